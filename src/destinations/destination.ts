@@ -1,0 +1,24 @@
+import type { RelayEvent } from '../event.js';
+
+/**
+ * A destination delivers routed events to one SIEM.
+ *
+ * Acknowledgement contract: `send(batch)` resolves once the whole batch counts as
+ * delivered (bytes flushed on a connection that stayed healthy past the handshake, or
+ * acknowledged by the peer for RELP). It retries transient faults itself with jittered
+ * backoff, and rejects only when closed/destroyed or on a permanent error (`RelayError`
+ * with a non-retryable code). A rejected batch is not delivered, in whole or part,
+ * as far as the caller knows: it must be sent again (ids make repeats recognisable).
+ */
+export interface Destination {
+  readonly name: string;
+  /** Connects eagerly where that makes sense; never throws for transient faults. */
+  start(): Promise<void>;
+  send(batch: readonly RelayEvent[]): Promise<void>;
+  /** One connection attempt and one test event, with a clear error (for `test-destination`). */
+  probe?(event: RelayEvent): Promise<void>;
+  /** Flushes, sends TLS close_notify, closes. Idempotent. */
+  close(): Promise<void>;
+  /** Immediate teardown; in-flight sends reject with DR_ERR_CLOSED. */
+  destroy(err?: Error): void;
+}

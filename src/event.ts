@@ -1,0 +1,71 @@
+/**
+ * Types shared across stages. Data flows one way:
+ * sources → route (classify → tag → flatten) → queue → destinations.
+ */
+
+/** Every kind of Duo log the relay knows. `unknown` = shape not recognised. */
+export const LOG_KINDS = [
+  'authproxy',
+  'administrator',
+  'authentication',
+  'telephony',
+  'offline-enrollment',
+  'activity',
+  'trust-monitor',
+] as const;
+export type LogKind = (typeof LOG_KINDS)[number];
+
+/** A JSON object as parsed from the wire: nothing about its content is trusted yet. */
+export type JsonObject = { [key: string]: unknown };
+
+/** A flattened value: what a SIEM column can hold. */
+export type FlatValue = string | number | boolean | null;
+export type FlatRecord = Record<string, FlatValue>;
+
+/**
+ * One record as a source hands it to the router. Either `text` (one JSON line as read)
+ * or `record` (already parsed, e.g. from the Admin API) is set.
+ */
+export interface SourceRecord {
+  /** The JSON text exactly as read (one line, no trailing newline). */
+  text?: string;
+  /** The parsed object, when the source parsed it already. */
+  record?: JsonObject;
+  /** Known log kind (by endpoint or file); absent → classified by shape. */
+  kind?: LogKind;
+  /** HEADER hostname: API host, proxy host, or the relaying sender. */
+  host?: string;
+  /** Where the record came from, for dead letters and stable ids: `file@dev:ino:offset`, `api:host/endpoint`. */
+  position: string;
+  /** MSP child account id, when the poller collected it for a child account. */
+  account?: string;
+}
+
+/** A routed event: tagged, flattened, with a stable id. Serialisable as JSON (the disk queue stores it). */
+export interface RelayEvent {
+  kind: LogKind;
+  /** Devo-style tag (`auth.duo.authentication.events`); the RFC 5424 APP-NAME. */
+  tag: string;
+  /** MSGID: the event kind, ≤32 PRINTUSASCII. */
+  msgid: string;
+  /** HEADER hostname (unsanitised; the formatter enforces RFC limits). */
+  host: string | undefined;
+  /** Event time as RFC 3339 with at most 6 fractional digits, or undefined when the record has none. */
+  time: string | undefined;
+  /** Stable event id: txid, telephony_id, activity_id… or a content hash. Repeats carry the same id. */
+  id: string;
+  /** The flattened record (DESIGN §3). */
+  fields: FlatRecord;
+  /** The original JSON text (for `message: raw`). */
+  raw: string;
+  /** MSP child account id, when known. */
+  account?: string;
+}
+
+/** A record the router refused; written to the dead-letter file with the reason. */
+export interface DeadLetter {
+  reason: string;
+  position: string;
+  /** The offending input, truncated to a preview. */
+  preview: string;
+}

@@ -1,0 +1,21 @@
+import type { SourceRecord } from '../event.js';
+
+/**
+ * Hands a batch to the pipeline. The promise resolves only once every record of the
+ * batch is durably handed off (in the disk queue, or delivered when there is none);
+ * only then may the source move its checkpoint. It rejects when the pipeline is closing:
+ * the source must then stop without committing.
+ */
+export type Emit = (records: SourceRecord[]) => Promise<void>;
+
+/** A source of Duo records. Every component has start/close/destroy (house style 10). */
+export interface Source {
+  /** Stable name used in logs, metrics and checkpoint files. */
+  readonly name: string;
+  /** Starts reading; returns once the source is running (not when it ends). */
+  start(emit: Emit): Promise<void>;
+  /** Stops reading, waits for the in-flight batch, writes checkpoints. Idempotent. */
+  close(): Promise<void>;
+  /** Stops at once; uncommitted records are read again on the next start. */
+  destroy(err?: Error): void;
+}
