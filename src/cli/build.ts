@@ -1,0 +1,69 @@
+/** Turns a validated config into running parts. Wiring only: each part lives in its own module. */
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import type { Config, DestinationConfig } from '../config/schema.js';
+import type { LoadedConfig } from '../config/load.js';
+import type { Destination } from '../destinations/destination.js';
+import type { Source } from '../sources/source.js';
+import type { Logger } from '../ops/logger.js';
+import type { Metrics } from '../ops/metrics.js';
+import { createFormatter } from '../formats/index.js';
+import { createSyslogDestination } from '../destinations/syslog.js';
+import { createRelpDestination } from '../destinations/relp.js';
+import { createStdoutDestination } from '../destinations/stdout.js';
+import { createAuthproxySource } from '../sources/authproxy/index.js';
+import { createDuoApiSource } from '../sources/duo-api/index.js';
+import { createRouter } from '../route/router.js';
+import { DeadLetterFile } from '../ops/dead-letter.js';
+import { SOFTWARE, VERSION, USER_AGENT } from '../version.js';
+
+export function destinationName(cfg: DestinationConfig, index: number): string {
+  if (cfg.type === 'stdout') return cfg.name;
+  return cfg.name ?? `${cfg.transport}://${cfg.host}:${cfg.port}#${index}`;
+}
+
+export function buildDestinations(config: Config, logger: Logger, metrics?: Metrics): Destination[] {
+  return config.destinations.map((cfg, i) => {
+    const name = destinationName(cfg, i);
+    const format = createFormatter(cfg, { fallbackHost: hostname(), software: SOFTWARE, swVersion: VERSION });
+    const log = logger.child({ destination: name });
+    if (cfg.type === 'stdout') return createStdoutDestination({ ...cfg, name }, { format });
+    const named = { ...cfg, name };
+    if (cfg.transport === 'relp') return createRelpDestination(named, { logger: log, format });
+    return createSyslogDestination(named, {
+      logger: log,
+      format,
+      onEvent: (what, n, code) => {
+        if (metrics === undefined) return;
+        if (what === 'reconnect') metrics.reconnects.inc({ destination: name }, n);
+        else if (what === 'error') metrics.errors.inc({ component: name, code: code ?? 'unknown' }, n);
+      },
+    });
+  });
+}
+
+export function buildSources(loaded: LoadedConfig, logger: Logger, deadLetters: DeadLetterFile): Source[] {
+  const { config } = loaded;
+  const sources: Source[] = [];
+  for (const [i, s] of config.sources.entries()) {
+    const log = logger.child({ source: s.name ?? s.type });
+    if (s.type === 'authproxy') {
+      sources.push(createAuthproxySource(s, { stateDir: config.state_dir, logger: log, hostname: s.hostname ?? hostname(), deadLetter: (d) => deadLetters.write(s.name, d) }));
+    } else if (s.type === 'duo-api') {
+      const skey = loaded.skeys.get(i);
+      if (skey === undefined) throw new Error(`sources.${i}: secret key missing after config load`);
+      sources.push(createDuoApiSource(s, { stateDir: config.state_dir, logger: log, skey, userAgent: USER_AGENT }));
+    } else {
+      logger.warn({ source: i }, 'The syslog listener source is not available in this build; it is skipped.');
+    }
+  }
+  return sources;
+}
+
+export function buildRouter(config: Config): ReturnType<typeof createRouter> {
+  return createRouter({ tags: config.tags, defaultHost: hostname() });
+}
+
+export function deadLetterPath(config: Config): string {
+  return config.dead_letter_path ?? join(config.state_dir, 'dead-letter.jsonl');
+}

@@ -1,0 +1,80 @@
+import { parseCliArgs, HELP } from './args.js';
+import { stdio, loadOrReport, loggerFor, type Io } from './context.js';
+import { runRelay } from './run.js';
+import { replay } from './replay.js';
+import { describeConfig, testDestinations } from './check.js';
+import { backfill } from './backfill.js';
+import { LOG_KINDS, type LogKind } from '../event.js';
+import { VERSION } from '../version.js';
+import { errorMessage } from '../errors.js';
+
+function isKind(v: string): v is LogKind {
+  return (LOG_KINDS as readonly string[]).includes(v);
+}
+
+function timeoutArg(v: string | undefined, def: number): number | undefined {
+  if (v === undefined) return def;
+  const n = Number(v);
+  return Number.isInteger(n) && n > 0 ? n : undefined;
+}
+
+/** The CLI as a function: argv in, exit code out (0 ok, 1 not delivered/failed, 2 usage or config error). */
+export async function main(argv: string[], io: Io = stdio): Promise<number> {
+  let args;
+  try {
+    args = parseCliArgs(argv);
+  } catch (err: unknown) {
+    io.err(`${errorMessage(err)}\n\n${HELP}`);
+    return 2;
+  }
+  const { values, positionals } = args;
+  if (values.version) {
+    io.out(VERSION);
+    return 0;
+  }
+  const [command, ...rest] = positionals;
+  if (values.help || command === undefined || command === 'help') {
+    io.out(HELP);
+    return command === undefined && !values.help ? 2 : 0;
+  }
+  const known = ['run', 'check-config', 'replay', 'test-destination', 'backfill'];
+  if (!known.includes(command)) {
+    io.err(`Unknown command "${command}". Commands: ${known.join(', ')}.`);
+    return 2;
+  }
+  if (values.type !== undefined && !isKind(values.type)) {
+    io.err(`--type ${values.type}: expected one of ${LOG_KINDS.join(', ')}.`);
+    return 2;
+  }
+  const loaded = await loadOrReport(values.config, io);
+  if (loaded === undefined) return 2;
+  if (command === 'check-config') return describeConfig(loaded, io);
+  const logger = loggerFor(loaded);
+  switch (command) {
+    case 'run':
+      return runRelay(loaded, logger);
+    case 'replay': {
+      const file = rest[0];
+      const timeoutMs = timeoutArg(values['timeout-ms'], 120_000);
+      if (file === undefined || timeoutMs === undefined) {
+        io.err('replay: give a FILE (or - for stdin), and --timeout-ms as a positive integer.');
+        return 2;
+      }
+      const opts: Parameters<typeof replay>[3] = { file, timeoutMs };
+      if (values.type !== undefined && isKind(values.type)) opts.kind = values.type;
+      return replay(loaded, logger, io, opts);
+    }
+    case 'test-destination': {
+      const timeoutMs = timeoutArg(values['timeout-ms'], 15_000);
+      if (timeoutMs === undefined) return 2;
+      return testDestinations(loaded, logger, io, timeoutMs);
+    }
+    default: {
+      if (values.since === undefined || !/^\d+[smhd]$/.test(values.since)) {
+        io.err('backfill: --since DURATION is required, e.g. --since 30d (at most 180d).');
+        return 2;
+      }
+      return backfill(loaded, logger, io, values.since);
+    }
+  }
+}

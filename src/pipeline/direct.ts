@@ -1,0 +1,47 @@
+import type { RelayEvent } from '../event.js';
+import type { Destination } from '../destinations/destination.js';
+import type { Metrics } from '../ops/metrics.js';
+import type { Handoff } from './handoff.js';
+
+/**
+ * No disk queue: a batch is accepted once every destination delivered it. A dead destination
+ * therefore holds the sources back (their checkpoints do not move, nothing is lost); the queued
+ * handoff is what lets destinations run at their own pace.
+ */
+export class DirectHandoff implements Handoff {
+  constructor(private readonly destinations: readonly Destination[], private readonly metrics?: Metrics) {}
+
+  async start(): Promise<void> {
+    await Promise.all(this.destinations.map((d) => d.start()));
+  }
+
+  async accept(events: RelayEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    await Promise.all(
+      this.destinations.map(async (d) => {
+        await d.send(events);
+        this.metrics?.eventsOut.inc({ destination: d.name }, events.length);
+      }),
+    );
+  }
+
+  async close(deadline: number): Promise<void> {
+    await closeAll(this.destinations, deadline);
+  }
+
+  destroy(err?: Error): void {
+    for (const d of this.destinations) d.destroy(err);
+  }
+}
+
+/** Closes every destination; whatever is still open at the deadline is destroyed. */
+export async function closeAll(destinations: readonly Destination[], deadline: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), Math.max(0, deadline - Date.now()));
+  });
+  const closed = Promise.allSettled(destinations.map((d) => d.close())).then(() => 'closed' as const);
+  const outcome = await Promise.race([closed, timeout]);
+  clearTimeout(timer);
+  if (outcome === 'timeout') for (const d of destinations) d.destroy();
+}
