@@ -426,7 +426,8 @@ export async function startRsyslog(opts: StartRsyslogOptions = {}): Promise<Rsys
   let lastErr: unknown;
   for (let attempt = 0; attempt < 3; attempt++) {
     ports = { tcp: await freePort(), tls: await freePort(), mtls: await freePort(), relp: opts.relp === true ? await freePort() : undefined };
-    if (new Set([ports.tcp, ports.tls, ports.mtls, ports.relp]).size !== (opts.relp === true ? 4 : 3)) continue;
+    const wanted = [ports.tcp, ports.tls, ports.mtls, ...(ports.relp === undefined ? [] : [ports.relp])];
+    if (new Set(wanted).size !== wanted.length) continue;
     try {
       await launch();
       lastErr = undefined;

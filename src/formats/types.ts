@@ -1,0 +1,45 @@
+/**
+ * Types shared by every wire format. A formatter turns one routed event into one message:
+ * no framing, no trailing LF (framing is the destination's layer, house style 8).
+ */
+import type { RelayEvent } from '../event.js';
+
+/** One event → one message (no framing, no trailing LF). */
+export type Formatter = (ev: RelayEvent) => string;
+
+/** Builds the MSG body (flattened JSON, the original JSON, or ECS JSON). */
+export type MessageBody = (ev: RelayEvent) => string;
+
+/** What the formatter needs to know about the relay itself. */
+export interface FormatContext {
+  /** HEADER hostname when the event carries none (the relay's own hostname). */
+  fallbackHost: string;
+  /** `origin software=` (RFC 5424 §7.2.5), e.g. "duo-relay". */
+  software: string;
+  /** `origin swVersion=`, e.g. "0.1.0". */
+  swVersion: string;
+  /** RFC 5424 PROCID; NILVALUE when unset. */
+  procid?: string;
+  /**
+   * Called once per message cut to `max_message_bytes` (the metric hook), with the size the
+   * message would have had. Also counted in `stats.truncated` on the formatter.
+   */
+  onTruncate?: (ev: RelayEvent, fullBytes: number) => void;
+  /** Clock used when an event has no valid time (tests inject a fixed one). @default () => new Date() */
+  now?: () => Date;
+}
+
+/** Counters a destination reads to publish metrics (accumulated here, emitted by the caller). */
+export interface FormatStats {
+  /** Messages cut to `max_message_bytes`. */
+  truncated: number;
+  /** Events whose own time was absent or invalid, so the relay's clock was used. */
+  timeSubstituted: number;
+}
+
+/** A formatter that also carries its counters. Assignable to `Formatter`. */
+export type CountingFormatter = Formatter & { readonly stats: FormatStats };
+
+export function newStats(): FormatStats {
+  return { truncated: 0, timeSubstituted: 0 };
+}
