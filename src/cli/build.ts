@@ -13,6 +13,7 @@ import { createRelpDestination } from '../destinations/relp.js';
 import { createStdoutDestination } from '../destinations/stdout.js';
 import { createAuthproxySource } from '../sources/authproxy/index.js';
 import { createDuoApiSource } from '../sources/duo-api/index.js';
+import { createSyslogSource } from '../sources/syslog/index.js';
 import { createRouter } from '../route/router.js';
 import { DeadLetterFile } from '../ops/dead-letter.js';
 import { SOFTWARE, VERSION, USER_AGENT } from '../version.js';
@@ -54,7 +55,7 @@ export function buildSources(loaded: LoadedConfig, logger: Logger, deadLetters: 
       if (skey === undefined) throw new Error(`sources.${i}: secret key missing after config load`);
       sources.push(createDuoApiSource(s, { stateDir: config.state_dir, logger: log, skey, userAgent: USER_AGENT }));
     } else {
-      logger.warn({ source: i }, 'The syslog listener source is not available in this build; it is skipped.');
+      sources.push(createSyslogSource(s, { logger: log, deadLetter: (d) => deadLetters.write(s.name, d) }));
     }
   }
   return sources;
