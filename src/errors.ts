@@ -17,6 +17,10 @@ export const ErrorCodes = {
   RELP_PROTOCOL: 'DR_ERR_RELP_PROTOCOL',
   QUEUE_CORRUPT: 'DR_ERR_QUEUE_CORRUPT',
   QUEUE_FULL: 'DR_ERR_QUEUE_FULL',
+  /** Another relay process holds the queue directory. */
+  QUEUE_LOCKED: 'DR_ERR_QUEUE_LOCKED',
+  /** The disk queue hit an I/O error other than a full disk (EIO, EACCES…): an operator must look. */
+  QUEUE_IO: 'DR_ERR_QUEUE_IO',
   CHECKPOINT: 'DR_ERR_CHECKPOINT',
   SOURCE_IO: 'DR_ERR_SOURCE_IO',
   BAD_RECORD: 'DR_ERR_BAD_RECORD',

@@ -24,6 +24,7 @@ import { facilityNumber, severityOf } from './severity.js';
 import { toRfc5424Timestamp } from './timestamp.js';
 import { truncateUtf8, utf8Bytes, wellFormed } from './utf8.js';
 import { assertSdName } from './sd-name.js';
+import { RelayError, ErrorCodes } from '../errors.js';
 
 /** Longest SD value (id, account) in UTF-8 bytes before escaping; longer ones are cut. */
 export const SD_VALUE_MAX_BYTES = 256;
@@ -39,11 +40,29 @@ function sdValue(v: string): string {
   return escapeSdValue(capped);
 }
 
-interface Parts {
+/** The pieces of header + SD that the cold path may shorten (raw* = before escaping). */
+interface PrefixParts {
+  head: string;
+  middle: string;
+  tail: string;
+  sdEnd: string;
+  timeMark: string;
   host: string;
   procid: string;
+  rawId: string;
   id: string;
+  rawAccount: string | undefined;
   account: string | undefined;
+}
+
+function buildPrefix(p: PrefixParts, duoOpen: string, msgSep: string): string {
+  const acc = p.account !== undefined ? ' account="' + p.account + '"' : '';
+  return p.head + p.host + p.middle + p.procid + p.tail + duoOpen + p.id + p.sdEnd + acc + p.timeMark + ']' + msgSep;
+}
+
+/** Cuts `raw` by at least `excess` UTF-8 bytes; escaping then shrinks by at least as much. */
+function cutBy(raw: string, excess: number): string {
+  return truncateUtf8(raw, utf8Bytes(raw) - excess);
 }
 
 export function createRfc5424Formatter(opts: FormatOptions, ctx: FormatContext, body: MessageBody): CountingFormatter {
@@ -51,6 +70,9 @@ export function createRfc5424Formatter(opts: FormatOptions, ctx: FormatContext, 
   const priPrefix: string[] = [];
   for (let sev = 0; sev < 8; sev++) priPrefix.push(`<${facility * 8 + sev}>1 `);
 
+  if (!Number.isSafeInteger(opts.enterprise_id) || opts.enterprise_id < 1) {
+    throw new RelayError(ErrorCodes.CONFIG, `Invalid enterprise_id ${opts.enterprise_id}: use your IANA Private Enterprise Number (a whole number such as 32473).`);
+  }
   const sdId = `duo@${opts.enterprise_id}`;
   for (const name of ['origin', 'software', 'swVersion', sdId, 'id', 'kind', 'account', 'timeSource']) assertSdName(name);
   const software = escapeSdValue(wellFormed(ctx.software).slice(0, SOFTWARE_MAX));
@@ -82,48 +104,46 @@ export function createRfc5424Formatter(opts: FormatOptions, ctx: FormatContext, 
     const host = hostOf(ev.host ?? ctx.fallbackHost);
     const id = sdValue(ev.id);
     const account = ev.account !== undefined ? sdValue(ev.account) : undefined;
-    const msg = msgSep + body(ev);
-    const build = (p: Parts): string =>
-      head + p.host + middle + p.procid + tail + duoOpen + p.id + sdEnd + (p.account !== undefined ? ' account="' + p.account + '"' : '') + timeMark + ']';
-    const parts: Parts = { host, procid: procidConst, id, account };
-    const out = fitter.fit(ev, build(parts), msg);
-    return out ?? shrink(ev, parts, build, msg);
+    const acc = account !== undefined ? ' account="' + account + '"' : '';
+    const msg = body(ev);
+    // The SP and optional BOM belong with the header: a cut shortens only the body.
+    const prefix = head + host + middle + procidConst + tail + duoOpen + id + sdEnd + acc + timeMark + ']' + msgSep;
+    const out = fitter.fit(ev, prefix, msg);
+    if (out !== null) return out;
+    return shrink(ev, { head, middle, tail, sdEnd, timeMark, host, procid: procidConst, rawId: ev.id, id, rawAccount: ev.account, account }, msg);
   };
 
   /** Cold path: header + SD exceed the limit by themselves; shorten fields in a fixed order. */
-  const shrink = (ev: RelayEvent, parts: Parts, build: (p: Parts) => string, msg: string): string => {
-    const over = (): number => utf8Bytes(build(parts)) - fitter.max;
+  const shrink = (ev: RelayEvent, p: PrefixParts, msg: string): string => {
+    const over = (): number => utf8Bytes(buildPrefix(p, duoOpen, msgSep)) - fitter.max;
+    p.rawId = truncateUtf8(wellFormed(p.rawId), SD_VALUE_MAX_BYTES);
+    if (p.rawAccount !== undefined) p.rawAccount = truncateUtf8(wellFormed(p.rawAccount), SD_VALUE_MAX_BYTES);
     let excess = over();
-    if (excess > 0 && parts.procid !== '-') {
-      parts.procid = parts.procid.length - excess >= 1 ? parts.procid.slice(0, parts.procid.length - excess) : '-';
+    if (excess > 0 && p.procid !== '-') {
+      p.procid = p.procid.length - excess >= 1 ? p.procid.slice(0, p.procid.length - excess) : '-';
       excess = over();
     }
-    if (excess > 0 && parts.account !== undefined) {
-      // Dropping `account` costs its ` account=""` framing too; cutting its value may be enough.
-      const raw = ev.account ?? '';
-      const keep = utf8Bytes(parts.account) - excess;
-      parts.account = keep > 0 ? sdValue(truncateUtf8(wellFormed(raw), Math.min(keep, SD_VALUE_MAX_BYTES))) : undefined;
+    if (excess > 0 && p.rawAccount !== undefined) {
+      p.rawAccount = cutBy(p.rawAccount, excess);
+      // An empty account says nothing; drop the parameter with its framing.
+      p.account = p.rawAccount.length > 0 ? escapeSdValue(p.rawAccount) : undefined;
       excess = over();
-      if (excess > 0) {
-        parts.account = undefined;
-        excess = over();
-      }
     }
     if (excess > 0) {
-      parts.host = parts.host.slice(0, Math.max(1, parts.host.length - excess));
+      p.host = p.host.slice(0, Math.max(1, p.host.length - excess));
       excess = over();
     }
-    // The id goes last: it is what a SIEM deduplicates on. Each pass removes at least `excess`
-    // escaped bytes, so two passes always suffice; the bound is defensive.
+    // The id goes last: it is what a SIEM deduplicates on. One cut removes at least `excess`
+    // escaped bytes; the bound is defensive.
     for (let i = 0; excess > 0 && i < 4; i++) {
-      const raw = truncateUtf8(wellFormed(ev.id), SD_VALUE_MAX_BYTES);
-      parts.id = escapeSdValue(truncateUtf8(raw, Math.max(0, utf8Bytes(parts.id) - excess - i)));
+      p.rawId = cutBy(p.rawId, excess);
+      p.id = escapeSdValue(p.rawId);
       excess = over();
     }
-    const out = fitter.fit(ev, build(parts), msg, true);
+    const out = fitter.fit(ev, buildPrefix(p, duoOpen, msgSep), msg, true);
     // Unreachable with max_message_bytes >= 480 (the fixed parts are bounded far below it);
     // kept so an invariant break can never put an oversized message on the wire.
-    return out ?? truncateUtf8(build(parts), fitter.max);
+    return out ?? truncateUtf8(buildPrefix(p, duoOpen, msgSep), fitter.max);
   };
 
   return Object.assign(format, { stats });

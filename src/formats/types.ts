@@ -19,14 +19,14 @@ export interface FormatContext {
   /** `origin swVersion=`, e.g. "0.1.0". */
   swVersion: string;
   /** RFC 5424 PROCID; NILVALUE when unset. */
-  procid?: string;
+  procid?: string | undefined;
   /**
    * Called once per message cut to `max_message_bytes` (the metric hook), with the size the
    * message would have had. Also counted in `stats.truncated` on the formatter.
    */
-  onTruncate?: (ev: RelayEvent, fullBytes: number) => void;
+  onTruncate?: ((ev: RelayEvent, fullBytes: number) => void) | undefined;
   /** Clock used when an event has no valid time (tests inject a fixed one). @default () => new Date() */
-  now?: () => Date;
+  now?: (() => Date) | undefined;
 }
 
 /** Counters a destination reads to publish metrics (accumulated here, emitted by the caller). */

@@ -1,12 +1,27 @@
+import { join } from 'node:path';
 import type { Config } from '../config/schema.js';
 import type { Destination } from '../destinations/destination.js';
 import type { Metrics } from '../ops/metrics.js';
 import type { Logger } from '../ops/logger.js';
 import type { Handoff } from './handoff.js';
 import { DirectHandoff } from './direct.js';
+import { QueuedHandoff } from './queued.js';
+import { DiskQueue } from '../queue/index.js';
 
-/** Chooses the handoff: the disk queue when enabled, else direct delivery. */
+/**
+ * The disk queue when enabled (the default), else direct delivery. Destination names are the
+ * queue's consumer names: give destinations an explicit `name` so that editing the config does
+ * not give a destination a new cursor.
+ */
 export async function buildHandoff(config: Config, destinations: Destination[], metrics: Metrics, logger: Logger): Promise<Handoff> {
-  if (config.queue.enabled) logger.debug('Disk queue requested; direct delivery is used until the queue is wired.');
-  return new DirectHandoff(destinations, metrics);
+  if (!config.queue.enabled) return new DirectHandoff(destinations, metrics);
+  const queue = await DiskQueue.open({
+    dir: join(config.state_dir, 'queue'),
+    maxBytes: config.queue.max_bytes,
+    segmentBytes: config.queue.segment_bytes,
+    overflow: config.queue.overflow,
+    consumers: destinations.map((d) => d.name),
+    logger: logger.child({ component: 'queue' }),
+  });
+  return new QueuedHandoff(queue, destinations, metrics, logger);
 }

@@ -1,0 +1,194 @@
+/**
+ * End-to-end bench (issue 3 and 5): ≥200k generated Authentication Proxy lines (~580 B) in a file,
+ * tailed by the relay (a real child process: tail → route → flatten → RFC 5424 → TLS) into a
+ * loopback TLS receiver that counts octet-counted frames. Measured in the same run, into the same
+ * receiver: the relay without the disk queue, the relay with it, and rsyslog's own
+ * imfile → omfwd (octet-counted, TLS via gtls) when rsyslogd is installed.
+ * Figures per run: events/s, MB/s (file bytes), CPU seconds and peak RSS of the forwarder.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer, type Server } from 'node:tls';
+import { mkdtempSync, openSync, writeSync, closeSync, readFileSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { makePki, type TestPki } from '../test/helpers/certs.js';
+
+export interface PipelineFigures {
+  name: string;
+  events: number;
+  seconds: number;
+  eventsPerSec: number;
+  mbPerSec: number;
+  cpuSeconds: number;
+  peakRssMb: number;
+}
+
+const MAIN = fileURLToPath(new URL('../src/main.js', import.meta.url));
+
+/** Twisted-style authevents.log lines padded to about 580 bytes. */
+export function writeProxyLog(path: string, lines: number): number {
+  const fd = openSync(path, 'w');
+  let bytes = 0;
+  const chunk: string[] = [];
+  const base = Date.UTC(2026, 10, 21, 12, 0, 0);
+  for (let i = 0; i < lines; i++) {
+    const ts = new Date(base + i).toISOString().replace('Z', `${String(i % 1000).padStart(3, '0')}Z`);
+    const line = JSON.stringify({
+      timestamp: ts, msg: 'Primary authentication successful - Authenticated via RADIUS with primary credentials and Duo Push approved on the enrolled device',
+      username: `user${i % 5000}@corp.example.com`, auth_stage: 'Primary authentication', status: i % 7 === 0 ? 'Reject' : 'Allow',
+      client_ip: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, server_section: 'radius_server_auto', server_section_ikey: 'DIXXXXXXXXXXXXXXXXXX',
+      factor: 'duo_push', hostname: 'authproxy01.corp.example.com', seq: i,
+      log_logger: { unpersistable: true }, log_level: { name: 'info', __class_uuid__: '02e59486-f24d-46ad-8224-3acdf2a5732a' },
+      log_namespace: 'duoauthproxy.lib.log', log_source: null, log_format: null, log_time: (base + i) / 1000,
+    });
+    chunk.push(line);
+    bytes += Buffer.byteLength(line) + 1;
+    if (chunk.length === 5000) {
+      writeSync(fd, `${chunk.join('\n')}\n`);
+      chunk.length = 0;
+    }
+  }
+  if (chunk.length > 0) writeSync(fd, `${chunk.join('\n')}\n`);
+  closeSync(fd);
+  return bytes;
+}
+
+/** A TLS receiver that counts octet-counted frames (no parsing beyond the length prefix). */
+async function startReceiver(pki: TestPki): Promise<{ server: Server; port: number; count: () => number; reset: () => void }> {
+  let frames = 0;
+  const server = createServer({ cert: readFileSync(pki.server), key: readFileSync(pki.serverKey) }, (sock) => {
+    let need = -1;
+    let lenText = '';
+    sock.on('data', (buf: Buffer) => {
+      let i = 0;
+      while (i < buf.length) {
+        if (need < 0) {
+          const c = buf[i++] ?? 0;
+          if (c === 0x20) {
+            need = Number(lenText);
+            lenText = '';
+          } else lenText += String.fromCharCode(c);
+        } else {
+          const take = Math.min(need, buf.length - i);
+          i += take;
+          need -= take;
+          if (need === 0) {
+            frames++;
+            need = -1;
+          }
+        }
+      }
+    });
+    sock.on('error', () => undefined);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
+  return { server, port, count: () => frames, reset: () => (frames = 0) };
+}
+
+function procStats(pid: number): { cpuSeconds: number; peakRssMb: number } {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const hwm = /VmHWM:\s+(\d+) kB/.exec(status);
+    return { cpuSeconds: ticks / 100, peakRssMb: hwm ? Number(hwm[1]) / 1024 : NaN };
+  } catch {
+    return { cpuSeconds: NaN, peakRssMb: NaN };
+  }
+}
+
+async function measure(name: string, child: ChildProcess, rx: { count: () => number }, events: number, fileBytes: number, timeoutMs: number): Promise<PipelineFigures> {
+  const start = process.hrtime.bigint();
+  let last = { cpuSeconds: NaN, peakRssMb: NaN };
+  const deadline = Date.now() + timeoutMs;
+  while (rx.count() < events && Date.now() < deadline && child.exitCode === null) {
+    await new Promise((r) => setTimeout(r, 20));
+    if (child.pid !== undefined) last = procStats(child.pid);
+  }
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  if (child.pid !== undefined) last = procStats(child.pid);
+  child.kill('SIGKILL');
+  const got = rx.count();
+  if (got < events) process.stderr.write(`${name}: only ${got} of ${events} frames arrived within ${timeoutMs} ms\n`);
+  return { name, events: got, seconds, eventsPerSec: got / seconds, mbPerSec: (fileBytes * (got / events)) / 1e6 / seconds, cpuSeconds: last.cpuSeconds, peakRssMb: last.peakRssMb };
+}
+
+function relayConfig(dir: string, log: string, port: number, pki: TestPki, queue: boolean): string {
+  const state = join(dir, `state-${queue ? 'q' : 'd'}`);
+  mkdirSync(state, { recursive: true });
+  const file = join(dir, `relay-${queue ? 'q' : 'd'}.yaml`);
+  writeFileSync(file, [
+    `state_dir: ${state}`, 'log:', '  level: warn', 'queue:', `  enabled: ${queue}`,
+    'sources:', '  - type: authproxy', `    path: ${log}`, '    start_at: beginning', '    batch_lines: 2000',
+    'destinations:', '  - type: syslog', '    name: bench', '    host: 127.0.0.1', `    port: ${port}`, '    transport: tls', `    ca: ${pki.ca}`, '    servername: localhost', '    batch_events: 2000', '',
+  ].join('\n'));
+  return file;
+}
+
+function rsyslogd(): string | undefined {
+  return ['/usr/sbin/rsyslogd', '/sbin/rsyslogd'].find((p) => existsSync(p));
+}
+
+function rsyslogConfig(dir: string, log: string, port: number, pki: TestPki): string {
+  const work = join(dir, 'rs-work');
+  mkdirSync(work, { recursive: true });
+  const file = join(dir, 'rsyslog.conf');
+  writeFileSync(file, `
+global(workDirectory="${work}" defaultNetstreamDriverCAFile="${pki.ca}" maxMessageSize="64k")
+module(load="imfile" mode="inotify")
+input(type="imfile" File="${log}" Tag="duo-authproxy" ruleset="fwd" freshStartTail="off" readMode="0")
+ruleset(name="fwd" queue.type="LinkedList" queue.size="100000" queue.dequeueBatchSize="1024") {
+  action(type="omfwd" target="127.0.0.1" port="${port}" protocol="tcp" TCP_Framing="octet-counted"
+         StreamDriver="gtls" StreamDriverMode="1" StreamDriverAuthMode="x509/name" StreamDriverPermittedPeers="localhost"
+         template="RSYSLOG_SyslogProtocol23Format")
+}
+`);
+  return file;
+}
+
+export async function benchPipeline(lines = Number(process.env['BENCH_LINES'] ?? 200_000)): Promise<{ lines: string[]; figures: PipelineFigures[] }> {
+  const dir = mkdtempSync(join(tmpdir(), 'duo-relay-bench-'));
+  const pki = makePki(join(dir, 'pki'));
+  const log = join(dir, 'authevents.log');
+  const bytes = writeProxyLog(log, lines);
+  const rx = await startReceiver(pki);
+  const figures: PipelineFigures[] = [];
+  const timeoutMs = 180_000;
+  try {
+    for (const queue of [false, true]) {
+      rx.reset();
+      const child = spawn(process.execPath, [MAIN, 'run', '--config', relayConfig(dir, log, rx.port, pki, queue)], { stdio: ['ignore', 'ignore', 'inherit'] });
+      figures.push(await measure(queue ? 'duo-relay (disk queue)' : 'duo-relay (direct)', child, rx, lines, bytes, timeoutMs));
+    }
+    const rs = rsyslogd();
+    if (rs !== undefined) {
+      rx.reset();
+      const conf = rsyslogConfig(dir, log, rx.port, pki);
+      const child = spawn(rs, ['-n', '-f', conf, '-i', join(dir, 'rsyslog.pid')], { stdio: ['ignore', 'ignore', 'inherit'] });
+      figures.push(await measure('rsyslog imfile→omfwd', child, rx, lines, bytes, timeoutMs));
+    }
+  } finally {
+    rx.server.close();
+  }
+  const out = [`pipeline: ${lines} proxy lines, ${(bytes / lines).toFixed(0)} B/line avg, ${(bytes / 1e6).toFixed(1)} MB, TLS to a loopback receiver`];
+  for (const f of figures) {
+    out.push(`  ${f.name.padEnd(24)} ${Math.round(f.eventsPerSec).toString().padStart(8)} ev/s  ${f.mbPerSec.toFixed(1).padStart(6)} MB/s  cpu ${f.cpuSeconds.toFixed(2)} s  peak RSS ${f.peakRssMb.toFixed(0)} MB  (${f.events} in ${f.seconds.toFixed(2)} s)`);
+  }
+  const direct = figures.find((f) => f.name.includes('direct'));
+  const queued = figures.find((f) => f.name.includes('queue'));
+  const rsys = figures.find((f) => f.name.startsWith('rsyslog'));
+  if (direct && rsys) out.push(`  ratio duo-relay(direct)/rsyslog: ${(direct.eventsPerSec / rsys.eventsPerSec).toFixed(2)}x (target ≥ 1, aim 2)`);
+  if (queued && rsys) out.push(`  ratio duo-relay(queue)/rsyslog:  ${(queued.eventsPerSec / rsys.eventsPerSec).toFixed(2)}x`);
+  if (direct && queued) out.push(`  queue cost: ${((1 - queued.eventsPerSec / direct.eventsPerSec) * 100).toFixed(1)}% of direct throughput (target ≤ 25%)`);
+  if (!rsys) out.push('  rsyslogd not installed: no baseline in this run (apt-get install rsyslog rsyslog-gnutls)');
+  return { lines: out, figures };
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const r = await benchPipeline();
+  for (const l of r.lines) console.log(l);
+}

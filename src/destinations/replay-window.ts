@@ -1,0 +1,88 @@
+/**
+ * Batches acknowledged in the last `windowMs` on the live connection, kept for a resend.
+ *
+ * Plain syslog has no receiver ack: a receiver that stops reading and then closes (rsyslog on
+ * restart) RSTs away bytes whose write callback fired long ago. When the connection dies, every batch
+ * written within the window before the death is resent first on the next connection, so a peer
+ * failure noticed within the window loses nothing (duplicates carry the same event id). Only a crash
+ * of the relay itself inside that window can still lose those events. Memory stays bounded by
+ * `maxBytes` (oldest entries leave first).
+ */
+interface Entry {
+  buf: Buffer;
+  events: number;
+  at: number;
+}
+
+export class ReplayWindow {
+  readonly windowMs: number;
+  #maxBytes: number;
+  #recent: Entry[] = [];
+  #recentBytes = 0;
+  #pending: Entry[] = [];
+
+  constructor(windowMs: number, maxBytes: number) {
+    this.windowMs = windowMs;
+    this.#maxBytes = maxBytes;
+  }
+
+  /** A batch was acknowledged at `now` (performance.now()). */
+  written(buf: Buffer, events: number, now: number): void {
+    if (this.windowMs <= 0) return;
+    this.#recent.push({ buf, events, at: now });
+    this.#recentBytes += buf.length;
+    this.#prune(now);
+  }
+
+  #prune(now: number): void {
+    const cutoff = now - this.windowMs;
+    let drop = 0;
+    while (drop < this.#recent.length) {
+      const e = this.#recent[drop] as Entry;
+      if (e.at >= cutoff && this.#recentBytes <= this.#maxBytes) break;
+      this.#recentBytes -= e.buf.length;
+      drop++;
+    }
+    if (drop > 0) this.#recent.splice(0, drop);
+  }
+
+  /** The connection died at `now`: batches written within the window are queued for resending. Returns their event count. */
+  connectionLost(now: number): number {
+    this.#prune(now);
+    let events = 0;
+    for (const e of this.#recent) events += e.events;
+    this.#pending.push(...this.#recent);
+    this.#recent = [];
+    this.#recentBytes = 0;
+    return events;
+  }
+
+  get pendingEvents(): number {
+    let n = 0;
+    for (const e of this.#pending) n += e.events;
+    return n;
+  }
+
+  get pendingCount(): number {
+    return this.#pending.length;
+  }
+
+  /** The first `count` pending buffers, to write ahead of the next batch. */
+  pendingBuffers(count = this.#pending.length): Buffer[] {
+    return this.#pending.slice(0, count).map((e) => e.buf);
+  }
+
+  /** The first `count` pending entries were written and settled again. */
+  replayed(count: number): void {
+    this.#pending.splice(0, count);
+  }
+
+  /** Forgets everything (destroy); returns the pending events that will not be resent. */
+  clear(): number {
+    const lost = this.pendingEvents;
+    this.#pending = [];
+    this.#recent = [];
+    this.#recentBytes = 0;
+    return lost;
+  }
+}

@@ -1,0 +1,2 @@
+export { signRequest } from './sources/duo-api/sign.js';
+export type { SignRequestInput, SignedRequest } from './sources/duo-api/sign.js';

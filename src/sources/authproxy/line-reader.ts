@@ -1,0 +1,178 @@
+/**
+ * Splits one file into lines by byte offset. Hot path: the chunk is scanned for LF with
+ * `indexOf` and each line is decoded straight from the chunk (`toString('utf8', s, e)`); only a
+ * line that straddles two chunks is copied. Invalid UTF-8 becomes U+FFFD (the record is kept).
+ *
+ * Offsets: `lineStart` is the first byte not yet consumed into a record (or skipped as empty or
+ * over-long); it is what a checkpoint may commit. `readPos` is the next byte to read; the bytes
+ * between them are a line fragment still waiting for its newline, held in memory up to
+ * `maxLineBytes`. A longer line is reported once via `onOversize` and then skipped up to its
+ * newline without being buffered, so a monster line neither wedges the reader nor eats memory.
+ */
+import type { FileHandle } from 'node:fs/promises';
+import type { SourceRecord } from '../../event.js';
+
+/** Bytes of an over-long line kept for the dead-letter preview. */
+export const PREVIEW_BYTES = 1024;
+
+export interface LineReaderOptions {
+  maxLineBytes: number;
+  /** Builds the record for one line starting at byte `start`. */
+  makeRecord: (text: string, start: number) => SourceRecord;
+  /** An over-long line starting at `start`; `length` is its size, or the bytes seen so far when it has no end yet. */
+  onOversize: (start: number, preview: string, length: number, complete: boolean) => void;
+}
+
+export class LineReader {
+  /** Next byte to read from the file. */
+  readPos: number;
+  /** First byte not yet turned into a record or skipped. */
+  lineStart: number;
+  readonly #opts: LineReaderOptions;
+  #buf: Buffer | undefined;
+  #pos = 0;
+  /** File offset of `#buf[0]`. */
+  #bufOffset = 0;
+  #carry: Buffer[] = [];
+  #carryLen = 0;
+  #skipping = false;
+
+  constructor(offset: number, opts: LineReaderOptions) {
+    this.readPos = offset;
+    this.lineStart = offset;
+    this.#opts = opts;
+  }
+
+  /** A line fragment (or the tail of an over-long line) is waiting for its newline. */
+  get hasFragment(): boolean {
+    return this.#carryLen > 0 || this.#skipping;
+  }
+
+  /** True when bytes read from the file are still waiting in the chunk buffer. */
+  get hasBuffered(): boolean {
+    return this.#buf !== undefined && this.#pos < this.#buf.length;
+  }
+
+  /** Reads the next chunk at `readPos` into `buf` (shared; drain before the next fill). Returns bytes read, 0 at EOF. */
+  async fill(fh: FileHandle, buf: Buffer): Promise<number> {
+    const { bytesRead } = await fh.read(buf, 0, buf.length, this.readPos);
+    this.#bufOffset = this.readPos;
+    this.#buf = bytesRead === buf.length ? buf : buf.subarray(0, bytesRead);
+    this.#pos = 0;
+    this.readPos += bytesRead;
+    return bytesRead;
+  }
+
+  /**
+   * Moves complete lines from the chunk into `out` until `out` holds `max` records.
+   * Returns true when it stopped because `out` is full (more lines may wait in the chunk).
+   */
+  drain(out: SourceRecord[], max: number): boolean {
+    const buf = this.#buf;
+    if (buf === undefined) return false;
+    const end = buf.length;
+    let s = this.#pos;
+    while (s < end) {
+      if (out.length >= max) {
+        this.#pos = s;
+        return true;
+      }
+      const nl = buf.indexOf(10, s);
+      if (nl === -1) {
+        this.#holdFragment(buf, s, end);
+        s = end;
+        break;
+      }
+      this.#takeLine(buf, s, nl, out);
+      s = nl + 1;
+      this.lineStart = this.#bufOffset + s;
+    }
+    this.#pos = end;
+    this.#buf = undefined;
+    return false;
+  }
+
+  /** Emits the held fragment as a line of its own (idle flush, or a rotated file that will not grow). */
+  flushFragment(out: SourceRecord[]): void {
+    if (this.#skipping) {
+      this.#skipping = false;
+    } else if (this.#carryLen > 0) {
+      const line = this.#carry.length === 1 ? (this.#carry[0] as Buffer) : Buffer.concat(this.#carry, this.#carryLen);
+      const text = line.toString('utf8', 0, trimCr(line, 0, line.length));
+      if (text.length > 0) out.push(this.#opts.makeRecord(text, this.lineStart));
+    }
+    this.#clearCarry();
+    this.lineStart = this.readPos;
+  }
+
+  /** Forgets buffered bytes and any fragment, to read again from `offset`. */
+  reset(offset: number): void {
+    this.readPos = offset;
+    this.lineStart = offset;
+    this.#buf = undefined;
+    this.#pos = 0;
+    this.#skipping = false;
+    this.#clearCarry();
+  }
+
+  #takeLine(buf: Buffer, s: number, nl: number, out: SourceRecord[]): void {
+    if (this.#skipping) {
+      // The newline that ends an over-long line (reported when it crossed the limit).
+      this.#skipping = false;
+      return;
+    }
+    const len = this.#carryLen + (nl - s);
+    if (len > this.#opts.maxLineBytes) {
+      const preview = this.#preview(buf, s, nl);
+      this.#clearCarry();
+      this.#opts.onOversize(this.lineStart, preview, len, true);
+      return;
+    }
+    let text: string;
+    if (this.#carryLen === 0) {
+      const e = trimCr(buf, s, nl);
+      if (e === s) return;
+      text = buf.toString('utf8', s, e);
+    } else {
+      this.#carry.push(buf.subarray(s, nl));
+      const line = Buffer.concat(this.#carry, len);
+      this.#clearCarry();
+      const e = trimCr(line, 0, line.length);
+      if (e === 0) return;
+      text = line.toString('utf8', 0, e);
+    }
+    out.push(this.#opts.makeRecord(text, this.lineStart));
+  }
+
+  #holdFragment(buf: Buffer, s: number, end: number): void {
+    if (this.#skipping) return;
+    const len = this.#carryLen + (end - s);
+    if (len > this.#opts.maxLineBytes) {
+      const preview = this.#preview(buf, s, end);
+      this.#clearCarry();
+      this.#skipping = true;
+      this.#opts.onOversize(this.lineStart, preview, len, false);
+      return;
+    }
+    // The chunk buffer is reused by the next read: keep a copy of the fragment.
+    this.#carry.push(Buffer.from(buf.subarray(s, end)));
+    this.#carryLen = len;
+  }
+
+  #preview(buf: Buffer, s: number, e: number): string {
+    const head = this.#carryLen > 0 ? Buffer.concat([...this.#carry, buf.subarray(s, Math.min(e, s + PREVIEW_BYTES))]) : buf.subarray(s, e);
+    return head.toString('utf8', 0, Math.min(head.length, PREVIEW_BYTES));
+  }
+
+  #clearCarry(): void {
+    if (this.#carryLen > 0 || this.#carry.length > 0) {
+      this.#carry = [];
+      this.#carryLen = 0;
+    }
+  }
+}
+
+/** End of the line without one trailing CR (CRLF files). */
+function trimCr(buf: Buffer, s: number, e: number): number {
+  return e > s && buf[e - 1] === 13 ? e - 1 : e;
+}

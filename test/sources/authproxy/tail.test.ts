@@ -1,0 +1,254 @@
+/**
+ * The authproxy tailer on one live file: append, restart, partial lines, long lines, odd bytes,
+ * start position, a log directory that is missing or unusable, and the emit/checkpoint contract.
+ */
+import t from 'tap';
+import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { checkpointPath } from '../../../src/sources/authproxy/index.js';
+import { appendLines, line, lines, makeRig, range, seqs, sleep, waitFor } from '../../fixtures/authproxy/harness.js';
+
+t.test('appended lines are emitted in order with host, kind and a byte position', async (t) => {
+  const rig = await makeRig(t);
+  await appendLines(rig.log, lines(0, 3));
+  await rig.start();
+  await rig.recorder.waitLines(3);
+  await appendLines(rig.log, lines(3, 10));
+  await rig.recorder.waitLines(10);
+  t.same(seqs(rig.recorder.lines), range(0, 10));
+  const first = rig.recorder.records[0];
+  t.equal(first?.kind, 'authproxy');
+  t.equal(first?.host, 'proxy-host');
+  t.match(first?.position, new RegExp(`^${rig.log.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}@\\d+:\\d+:0$`));
+  // The second line starts right after the first one and its newline.
+  t.match(rig.recorder.positions[1], new RegExp(`:${Buffer.byteLength(line(0)) + 1}$`));
+});
+
+t.test('cfg.hostname overrides the context hostname', async (t) => {
+  const rig = await makeRig(t, { extra: { hostname: 'authproxy01' } });
+  await appendLines(rig.log, lines(0, 1));
+  await rig.start();
+  await rig.recorder.waitLines(1);
+  t.equal(rig.recorder.records[0]?.host, 'authproxy01');
+});
+
+t.test('restart resumes exactly: no loss, no duplicate', async (t) => {
+  const rig = await makeRig(t);
+  await appendLines(rig.log, lines(0, 50));
+  await rig.start();
+  await rig.recorder.waitLines(50);
+  await rig.stop();
+  await appendLines(rig.log, lines(50, 80));
+  await rig.start();
+  await rig.recorder.waitLines(80);
+  await sleep(200);
+  t.same(seqs(rig.recorder.lines), range(0, 80));
+  const cp: unknown = JSON.parse(await readFile(checkpointPath(rig.stateDir, 'authproxy'), 'utf8'));
+  t.match(cp, { version: 1, path: rig.log, files: [{ offset: (await readFile(rig.log)).length }] });
+});
+
+t.test('a partial line is emitted once, after its newline arrives (2 s pause)', async (t) => {
+  const rig = await makeRig(t);
+  await rig.start();
+  const full = line(7);
+  await appendFile(rig.log, full.slice(0, 40));
+  await sleep(2000);
+  t.equal(rig.recorder.lines.length, 0, 'nothing emitted for half a line');
+  await appendFile(rig.log, `${full.slice(40)}\n`);
+  await rig.recorder.waitLines(1);
+  await sleep(150);
+  t.same(rig.recorder.lines, [full]);
+});
+
+t.test('a partial line survives a restart: it is read again from its start', async (t) => {
+  const rig = await makeRig(t);
+  await rig.start();
+  await appendFile(rig.log, `${line(1)}\n${line(2).slice(0, 30)}`);
+  await rig.recorder.waitLines(1);
+  await rig.stop();
+  await appendFile(rig.log, `${line(2).slice(30)}\n`);
+  await rig.start();
+  await rig.recorder.waitLines(2);
+  t.same(seqs(rig.recorder.lines), [1, 2]);
+});
+
+t.test('partial_line_flush_ms emits a trailing fragment after idle', async (t) => {
+  const rig = await makeRig(t, { extra: { partial_line_flush_ms: 300 } });
+  await rig.start();
+  await appendFile(rig.log, '{"no":"newline"}');
+  await rig.recorder.waitLines(1, 5000);
+  t.same(rig.recorder.lines, ['{"no":"newline"}']);
+  await appendLines(rig.log, lines(0, 1));
+  await rig.recorder.waitLines(2);
+  t.same(seqs(rig.recorder.lines.slice(1)), [0], 'the next line is whole');
+});
+
+t.test('a 1 MiB line is dead-lettered with a preview; following lines flow', async (t) => {
+  const rig = await makeRig(t, { extra: { max_line_bytes: 64 * 1024 } });
+  await rig.start();
+  const monster = `{"huge":"${'A'.repeat(1024 * 1024)}"}`;
+  await appendLines(rig.log, lines(0, 2));
+  // Written in pieces, so the reader sees it grow past the limit before its newline exists.
+  for (let i = 0; i < monster.length; i += 256 * 1024) {
+    await appendFile(rig.log, monster.slice(i, i + 256 * 1024));
+    await sleep(60);
+  }
+  await appendFile(rig.log, '\n');
+  await appendLines(rig.log, lines(2, 5));
+  await rig.recorder.waitLines(5);
+  t.same(seqs(rig.recorder.lines), range(0, 5));
+  t.equal(rig.dead.length, 1, 'one dead letter');
+  t.match(rig.dead[0]?.reason, /max_line_bytes/);
+  t.ok((rig.dead[0]?.preview.length ?? 0) <= 1024 && rig.dead[0]?.preview.startsWith('{"huge":"AAAA'), 'preview is the head of the line');
+  t.match(rig.dead[0]?.position, /:\d+$/);
+  await rig.stop();
+  // The skipped bytes are committed: a restart does not dead-letter the line again.
+  await rig.start();
+  await appendLines(rig.log, lines(5, 6));
+  await rig.recorder.waitLines(6);
+  t.equal(rig.dead.length, 1);
+});
+
+t.test('a long line already complete in the file is dead-lettered with its size', async (t) => {
+  const rig = await makeRig(t, { extra: { max_line_bytes: 2048 } });
+  await writeFile(rig.log, `${line(0)}\n{"big":"${'b'.repeat(3000)}"}\n${line(1)}\n`);
+  await rig.start();
+  await rig.recorder.waitLines(2);
+  t.same(seqs(rig.recorder.lines), [0, 1]);
+  t.match(rig.dead[0]?.reason, /line of 30\d\d bytes/);
+});
+
+t.test('invalid UTF-8 is replaced but kept; empty lines and CRs are dropped', async (t) => {
+  const rig = await makeRig(t);
+  const bad = Buffer.concat([Buffer.from('{"u":"caf'), Buffer.from([0xc3]), Buffer.from('","v":"'), Buffer.from([0xff, 0xfe]), Buffer.from('"}\n')]);
+  await writeFile(rig.log, Buffer.concat([Buffer.from('\n\n'), bad, Buffer.from('\r\n'), Buffer.from(`${line(1)}\r\n\n`), Buffer.from('{"é":"ü"}\n')]));
+  await rig.start();
+  await rig.recorder.waitLines(3);
+  await sleep(150);
+  t.equal(rig.recorder.lines.length, 3);
+  t.equal(rig.recorder.lines[0], '{"u":"caf\uFFFD","v":"\uFFFD\uFFFD"}');
+  t.equal(rig.recorder.lines[1], line(1));
+  t.equal(rig.recorder.lines[2], '{"é":"ü"}');
+});
+
+t.test('start_at end skips existing lines on the first run only (and never splits a half line)', async (t) => {
+  const rig = await makeRig(t, { extra: { start_at: 'end' } });
+  await appendLines(rig.log, lines(0, 5));
+  await appendFile(rig.log, line(5).slice(0, 20));
+  await rig.start();
+  await sleep(200);
+  t.equal(rig.recorder.lines.length, 0);
+  await appendFile(rig.log, `${line(5).slice(20)}\n`);
+  await appendLines(rig.log, lines(6, 8));
+  await rig.recorder.waitLines(3);
+  t.same(seqs(rig.recorder.lines), [5, 6, 7], 'the half-written line at start counts as new');
+  await rig.stop();
+  await appendLines(rig.log, lines(8, 9));
+  await rig.start();
+  await rig.recorder.waitLines(4);
+  t.same(seqs(rig.recorder.lines), [5, 6, 7, 8], 'a restart resumes from the checkpoint, not the end');
+});
+
+t.test('start_at beginning (default) reads the live file but not older rotated history', async (t) => {
+  const rig = await makeRig(t);
+  await appendLines(`${rig.log}.1`, lines(0, 3));
+  await appendLines(rig.log, lines(3, 5));
+  await rig.start();
+  await rig.recorder.waitLines(2);
+  await sleep(200);
+  t.same(seqs(rig.recorder.lines), [3, 4]);
+});
+
+t.test('a missing log directory is reported once, retried, and tailed when it appears', async (t) => {
+  const rig = await makeRig(t, { logDir: join((await import('node:os')).tmpdir(), `duo-relay-missing-${process.pid}-${Date.now()}`, 'log') });
+  t.teardown(async () => (await import('node:fs/promises')).rm(join(rig.log, '..', '..'), { recursive: true, force: true }));
+  await rig.start();
+  await sleep(400);
+  const errors = rig.logs.filter((e) => e.level === 50 && /does not exist/.test(e.msg));
+  t.equal(errors.length, 1, 'logged once although retried many times');
+  await mkdir(join(rig.log, '..'), { recursive: true });
+  await appendLines(rig.log, lines(0, 3));
+  await rig.recorder.waitLines(3, 5000);
+  t.same(seqs(rig.recorder.lines), [0, 1, 2]);
+  t.ok(rig.logs.some((e) => /usable again/.test(e.msg)));
+});
+
+t.test('a log path under a regular file is a clear error, not a crash', async (t) => {
+  const rig = await makeRig(t);
+  const blocker = join(rig.dir, 'blocker');
+  await writeFile(blocker, 'x');
+  rig.log = join(blocker, 'authevents.log');
+  await rig.start();
+  await waitFor(() => rig.logs.some((e) => e.level === 50 && /not a directory/.test(e.msg)), 'the error');
+  t.pass('reported');
+  await rig.stop();
+});
+
+t.test('the checkpoint moves only after emit resolves (slow emit, then close)', async (t) => {
+  const rig = await makeRig(t, { extra: { batch_lines: 10 } });
+  await appendLines(rig.log, lines(0, 30));
+  rig.recorder.delayMs = 400;
+  await rig.start();
+  await waitFor(() => rig.recorder.inFlight === 1, 'the first batch in flight');
+  // While the first batch is in flight, no checkpoint may claim it.
+  await sleep(150);
+  const cpFile = checkpointPath(rig.stateDir, 'authproxy');
+  const during: unknown = JSON.parse(await readFile(cpFile, 'utf8'));
+  t.match(during, { files: [{ offset: 0 }] }, 'nothing committed while emit is pending');
+  await rig.stop(); // waits for the batch in flight
+  const after: unknown = JSON.parse(await readFile(cpFile, 'utf8'));
+  const committed = rig.recorder.lines.length;
+  t.ok(committed >= 10, 'the in-flight batch was delivered');
+  const expected = Buffer.byteLength(lines(0, committed).join('\n')) + 1;
+  t.match(after, { files: [{ offset: expected }] }, 'committed exactly up to the delivered lines');
+  rig.recorder.delayMs = 0;
+  await rig.start();
+  await rig.recorder.waitLines(30);
+  t.same(seqs(rig.recorder.lines), range(0, 30), 'the rest follows without loss or duplicates');
+});
+
+t.test('a rejected emit commits nothing: the batch is read again after a restart', async (t) => {
+  const rig = await makeRig(t, { extra: { batch_lines: 5 } });
+  await appendLines(rig.log, lines(0, 20));
+  let calls = 0;
+  rig.recorder.rejectIf = () => ++calls === 2;
+  await rig.start();
+  await waitFor(() => calls >= 2, 'the rejected batch');
+  await sleep(200);
+  t.same(seqs(rig.recorder.lines), range(0, 5), 'the source stopped after the rejection');
+  t.ok(rig.logs.some((e) => /refused a batch/.test(e.msg)));
+  await rig.stop();
+  rig.recorder.rejectIf = undefined;
+  await rig.start();
+  await rig.recorder.waitLines(20);
+  t.same(seqs(rig.recorder.lines), range(0, 20));
+});
+
+t.test('start twice or after close throws DR_ERR_CLOSED; close and destroy are idempotent', async (t) => {
+  const rig = await makeRig(t);
+  const s = await rig.start();
+  await t.rejects(s.start(rig.recorder.emit), { code: 'DR_ERR_CLOSED' });
+  await s.close();
+  await s.close();
+  s.destroy();
+  s.destroy(new Error('again'));
+  await t.rejects(s.start(rig.recorder.emit), { code: 'DR_ERR_CLOSED' });
+});
+
+t.test('destroy stops at once; uncommitted lines come again on the next start', async (t) => {
+  const rig = await makeRig(t, { extra: { batch_lines: 5 } });
+  await appendLines(rig.log, lines(0, 20));
+  rig.recorder.delayMs = 300;
+  const s = await rig.start();
+  await waitFor(() => rig.recorder.inFlight === 1, 'a batch in flight');
+  s.destroy(new Error('test'));
+  rig.source = undefined;
+  await sleep(400);
+  const got = rig.recorder.lines.length;
+  t.ok(got <= 5, 'nothing read after destroy');
+  rig.recorder.delayMs = 0;
+  await rig.start();
+  await rig.recorder.waitLines(20 + got);
+  const all = seqs(rig.recorder.lines);
+  t.same([...new Set(all)].sort((a, b) => a - b), range(0, 20), 'every line arrived');
+});
