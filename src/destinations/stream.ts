@@ -64,6 +64,8 @@ export class StreamSyslogDestination implements Destination {
   #closed: Promise<void> | undefined;
   #replay: ReplayWindow;
   #replayScheduled = false;
+  /** close() finished waiting: nothing may open a connection any more. */
+  #drained = false;
 
   constructor(cfg: SyslogDestinationConfig, ctx: DestinationContext) {
     if (cfg.transport !== 'tcp' && cfg.transport !== 'tls') {
@@ -130,8 +132,15 @@ export class StreamSyslogDestination implements Destination {
       const deadline = new Promise<'timeout'>((resolve) => {
         timer = setTimeout(() => resolve('timeout'), timeoutMs);
       });
-      const outcome = await Promise.race([this.#tail.then(() => 'drained' as const), deadline]);
+      let outcome: 'drained' | 'timeout';
+      // A connection lost during the drain queues a resend behind the tail: wait until it is stable.
+      for (;;) {
+        const tail = this.#tail;
+        outcome = await Promise.race([tail.then(() => 'drained' as const), deadline]);
+        if (outcome === 'timeout' || tail === this.#tail) break;
+      }
       if (timer !== undefined) clearTimeout(timer);
+      this.#drained = true;
       if (outcome === 'timeout') {
         this.#ctx.logger.warn({ timeoutMs }, 'Close deadline passed with a batch still in flight; it will be resent after restart.');
         this.destroy(new RelayError(ErrorCodes.SHUTDOWN_TIMEOUT, `Destination ${this.name} did not drain within ${timeoutMs} ms.`));
@@ -231,7 +240,7 @@ export class StreamSyslogDestination implements Destination {
 
   /** Resends the replay window even if no new batch comes (idle connection died). */
   #scheduleReplay(): void {
-    if (this.#replayScheduled || this.#destroyed) return;
+    if (this.#replayScheduled || this.#destroyed || this.#drained) return;
     this.#replayScheduled = true;
     const p = this.#tail.then(() => {
       this.#replayScheduled = false;
@@ -244,7 +253,7 @@ export class StreamSyslogDestination implements Destination {
 
   async #deliver(buf: Buffer, events: number): Promise<void> {
     for (;;) {
-      if (this.#destroyed) throw this.#closedError();
+      if (this.#destroyed || this.#drained) throw this.#closedError();
       const replayCount = this.#replay.pendingCount;
       if (replayCount === 0 && buf.length === 0) return;
       const hp = this.#hosts[this.#hostIdx] as HostPort;

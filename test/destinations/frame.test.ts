@@ -1,7 +1,7 @@
 import t from 'tap';
 import fc from 'fast-check';
 import { frameOctet, frameLf, frameOctetBatch, frameLfBatch, batchFramer, escapeLineBreaks, encodeTruncated } from '../../src/destinations/frame.js';
-import { deframeOctets } from './support.js';
+import { deframeOctets } from '../helpers/syslog-dest.js';
 
 t.test('octet counting counts UTF-8 bytes, not characters', async (t) => {
   t.equal(frameOctet('abc').toString('latin1'), '3 abc');

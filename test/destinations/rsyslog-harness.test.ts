@@ -12,12 +12,18 @@ function frame(msg: string): Buffer {
   return Buffer.concat([Buffer.from(`${body.length} `), body]);
 }
 
+/** Resolves once the bytes are handed to the kernel (a paused receiver never closes its side). */
 function sendRaw(port: number, buf: Buffer): Promise<void> {
   return new Promise((resolve, reject) => {
-    const s = connect({ host: '127.0.0.1', port }, () => s.end(buf));
-    s.setTimeout(5000, () => s.destroy(new Error('raw send timed out')));
-    s.once('error', reject);
-    s.once('close', () => resolve());
+    const timer = setTimeout(() => s.destroy(new Error('raw send timed out')), 5000);
+    const s = connect({ host: '127.0.0.1', port }, () => s.end(buf, () => {
+      clearTimeout(timer);
+      resolve();
+    }));
+    s.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
   });
 }
 
@@ -60,9 +66,14 @@ t.test('harness: restart keeps ports and messages; waitFor rejects with counts',
   const got = await rx.waitFor(2);
   t.same(got.map((m) => m.msgid), ['ONE', 'TWO']);
   await t.rejects(rx.waitFor(3, 300), /got 2 of 3 messages/);
+  // Paused: the kernel still accepts and buffers, nothing is stored until resume.
   rx.pause();
+  await sendRaw(port, frame('<134>1 - h a - THREE - three'));
+  await t.rejects(rx.waitFor(3, 500), /got 2 of 3 messages.*paused/s, 'a paused receiver stores nothing');
   rx.resume();
+  t.equal((await rx.waitFor(3, 10_000))[2]?.msgid, 'THREE', 'delivered after resume');
+  rx.pause();
   await rx.stop();
   await rx.stop();
-  await t.rejects(sendRaw(port, frame('x')), { code: 'ECONNREFUSED' }, 'stopped receiver refuses');
+  await t.rejects(sendRaw(port, frame('x')), { code: 'ECONNREFUSED' }, 'a stopped (even if paused) receiver is gone');
 });

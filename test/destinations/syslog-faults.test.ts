@@ -3,7 +3,7 @@ import t from 'tap';
 import { createServer, type Server, type Socket } from 'node:net';
 import { createSyslogDestination } from '../../src/destinations/syslog.js';
 import { startRsyslog, type RsyslogReceiver } from '../helpers/rsyslog.js';
-import { captureLogger, deframeOctets, destConfig, event, format, ids, stateAfter } from './support.js';
+import { captureLogger, deframeOctets, destConfig, event, format, ids, stateAfter } from '../helpers/syslog-dest.js';
 
 const rx: RsyslogReceiver = await startRsyslog();
 t.teardown(() => rx.stop());

@@ -2,7 +2,7 @@
 import t, { type Test } from 'tap';
 import { createSyslogDestination } from '../../src/destinations/syslog.js';
 import { startRsyslog, type ReceivedMessage, type RsyslogReceiver } from '../helpers/rsyslog.js';
-import { captureLogger, destConfig, event, format } from './support.js';
+import { captureLogger, destConfig, event, format } from '../helpers/syslog-dest.js';
 
 const rx: RsyslogReceiver = await startRsyslog({ maxMessageSize: '256k' });
 t.teardown(() => rx.stop());

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createSyslogDestination } from '../../src/destinations/syslog.js';
 import { startRsyslog, type RsyslogReceiver } from '../helpers/rsyslog.js';
-import { captureLogger, destConfig, event, format, stateAfter } from './support.js';
+import { captureLogger, destConfig, event, format, stateAfter } from '../helpers/syslog-dest.js';
 
 const rx: RsyslogReceiver = await startRsyslog();
 t.teardown(() => rx.stop());

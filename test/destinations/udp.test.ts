@@ -3,7 +3,7 @@ import t from 'tap';
 import { createSocket, type Socket } from 'node:dgram';
 import { createSyslogDestination } from '../../src/destinations/syslog.js';
 import { MAX_UDP_PAYLOAD, UdpSyslogDestination } from '../../src/destinations/udp.js';
-import { captureLogger, destConfig, event, format } from './support.js';
+import { captureLogger, destConfig, event, format } from '../helpers/syslog-dest.js';
 
 async function udpServer(): Promise<{ port: number; got: Buffer[]; sock: Socket }> {
   const sock = createSocket('udp4');
