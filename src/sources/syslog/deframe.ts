@@ -78,7 +78,12 @@ export class Deframer {
       }
       let end = lf;
       if (end > pos && data[end - 1] === 0x0d) end--;
-      if (end > pos) out.push({ ok: true, frame: data.subarray(pos, end) });
+      // A whole over-long line can arrive in one read: the limit holds however it was chunked.
+      if (end - pos > this.maxFrameBytes) {
+        out.push({ ok: false, reason: `LF-framed message longer than max_frame_bytes ${this.maxFrameBytes}; skipped to the next LF.`, preview: preview(data, pos) });
+      } else if (end > pos) {
+        out.push({ ok: true, frame: data.subarray(pos, end) });
+      }
       pos = lf + 1;
     }
     // Keep only the unconsumed tail (copied, so the big chunk can be collected).

@@ -43,7 +43,9 @@ interface Header {
 const MONTHS = 'Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec';
 // The TAG may end with `:` or just a space (rsyslog's imfile `tag="duo-authproxy"` has no colon).
 // `{` and `"` are excluded so a JSON MSG after a missing HOSTNAME is never taken for a tag.
-const RFC3164 = new RegExp(`^<\\d{1,3}>(?:(?:${MONTHS}) [ \\d]\\d \\d\\d:\\d\\d:\\d\\d|\\d{4}-\\d\\d-\\d\\dT\\S+) (\\S+) ([^:\\s\\[{"]+)(?:\\[[^\\]\\s]*\\])?(?::\\s?|\\s)`);
+const RFC3164 = new RegExp(`^<\\d{1,3}>(?:(?:${MONTHS}) [ \\d]\\d \\d\\d:\\d\\d:\\d\\d|\\d{4}-\\d\\d-\\d\\dT\\S+) ([^\\s{]\\S*) ([^:\\s\\[{"]+)(?:\\[[^\\]\\s]*\\])?(?::\\s?|\\s)`);
+// A 3164 header whose HOSTNAME/TAG are missing: only PRI and TIMESTAMP are certain.
+const RFC3164_TIME = new RegExp(`^<\\d{1,3}>(?:(?:${MONTHS}) [ \\d]\\d \\d\\d:\\d\\d:\\d\\d|\\d{4}-\\d\\d-\\d\\dT\\S+) `);
 const RFC5424_LOOSE = /^<\d{1,3}>1 (\S+) (\S+) (\S+) (\S+) (\S+) /;
 // Devo's relay: `YYYY-MM-DD hh:mm:ss.mmm HOSTCHAIN TAG: MSG`, no PRI; HOSTCHAIN is `host=ip/relay=ip`.
 const DEVO = /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)? (\S+=\S*) /;
@@ -105,6 +107,8 @@ function tolerantHeader(text: string): Header {
     const msg = sdEnd < 0 ? text.slice(sdStart) : text.slice(sdEnd);
     return { host: nil(five[2]), tag: nil(five[3]), kind: undefined, msg: msg.startsWith(' ') ? msg.slice(1) : msg };
   }
+  const time = RFC3164_TIME.exec(text);
+  if (time) return { host: undefined, tag: undefined, kind: undefined, msg: text.slice(time[0].length) };
   const noPri = text.replace(/^<\d{1,3}>/, '');
   const devo = DEVO.exec(noPri);
   if (devo) {

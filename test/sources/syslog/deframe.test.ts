@@ -63,6 +63,15 @@ t.test('an oversized LF frame is skipped to the next LF without buffering it', a
   t.equal(got[1], '<14>ok');
 });
 
+t.test('an oversized LF frame that arrives in one read is skipped too', async (t) => {
+  const d = new Deframer(16);
+  const got = frames(d.push(Buffer.from(`<14>${'y'.repeat(40)}\n<14>ok\n${'z'.repeat(16)}\n`)));
+  t.equal(got.length, 3);
+  t.match(got[0], /^!LF-framed message longer than max_frame_bytes 16/);
+  t.equal(got[1], '<14>ok');
+  t.equal(got[2], 'z'.repeat(16), 'exactly max_frame_bytes is allowed');
+});
+
 t.test('garbage octet counts resynchronise at the next LF', async (t) => {
   const d = new Deframer(1024);
   const got = frames(d.push(Buffer.from('0123 nope\n<14>ok\n12345678901234 x\n<14>ok2\n')));
