@@ -1,7 +1,7 @@
 import type { RelayEvent } from '../event.js';
 import type { StdoutDestinationConfig } from '../config/schema.js';
 import type { Destination } from './destination.js';
-import { frameLf, frameOctet } from './frame.js';
+import { batchFramer } from './frame.js';
 import { RelayError, ErrorCodes } from '../errors.js';
 
 /**
@@ -13,17 +13,17 @@ export function createStdoutDestination(
   ctx: { format: (ev: RelayEvent) => string; out?: NodeJS.WritableStream },
 ): Destination {
   const out = ctx.out ?? process.stdout;
-  const frame = cfg.framing === 'lf' ? frameLf : frameOctet;
+  const frame = batchFramer(cfg.framing);
   let closed = false;
   return {
     name: cfg.name,
     async start(): Promise<void> {},
     send(batch: readonly RelayEvent[]): Promise<void> {
       if (closed) return Promise.reject(new RelayError(ErrorCodes.CLOSED, `Destination ${cfg.name} is closed.`));
-      const parts: Buffer[] = [];
-      for (const ev of batch) parts.push(frame(ctx.format(ev)));
+      const msgs = new Array<string>(batch.length);
+      for (let i = 0; i < batch.length; i++) msgs[i] = ctx.format(batch[i] as RelayEvent);
       return new Promise((resolve, reject) => {
-        out.write(Buffer.concat(parts), (err?: Error | null) => {
+        out.write(frame(msgs), (err?: Error | null) => {
           if (err) reject(new RelayError(ErrorCodes.PEER_CLOSED, `stdout: ${err.message}; the reader of stdout went away.`, { cause: err }));
           else resolve();
         });

@@ -55,6 +55,7 @@ export interface QueueStats {
 const MIN_SEGMENT_BYTES = 4096;
 const READ_CHUNK_BYTES = 1024 * 1024;
 const DEFAULT_READ_BYTES = 4 * 1024 * 1024;
+const SCRATCH_MAX_BYTES = 4 * 1024 * 1024;
 
 interface Waiter {
   resolve(): void;
@@ -125,6 +126,7 @@ export class DiskQueue {
   #tornBytes = 0;
   readonly #reported = new Set<string>();
   #appendChain: Promise<void> = Promise.resolve();
+  #scratch: Buffer = Buffer.alloc(0);
   /** The segment an in-flight append may roll back into: reclaim must not delete it. */
   #pinned: Segment | null = null;
   readonly #spaceWaiters = new Set<Waiter>();
@@ -311,7 +313,7 @@ export class DiskQueue {
           created.push(await this.#roll(now));
           continue;
         }
-        const buf = encodeRecords(payloads, i, j, this.#nextSeq, now);
+        const buf = encodeRecords(payloads, i, j, this.#nextSeq, now, this.#scratchFor(n));
         if (tail.fh === null) throw new Error('tail segment has no write handle');
         await writeAll(tail.fh, buf, tail.size);
         indexBatch(tail, this.#nextSeq, tail.size, now);
@@ -338,6 +340,13 @@ export class DiskQueue {
     }
     this.#durableSeq = this.#nextSeq;
     this.#wakeReaders();
+  }
+
+  /** A reusable encode buffer (appends are serialised, so one is enough); big one-off batches get their own. */
+  #scratchFor(bytes: number): Buffer | undefined {
+    if (bytes > SCRATCH_MAX_BYTES) return undefined;
+    if (this.#scratch.length < bytes) this.#scratch = Buffer.allocUnsafe(Math.min(SCRATCH_MAX_BYTES, Math.max(bytes, 2 * this.#scratch.length)));
+    return this.#scratch;
   }
 
   /** Seals the tail (fsynced first: only the newest segment may ever hold a torn record) and starts a new one. */
@@ -484,7 +493,7 @@ export class DiskQueue {
     for (;;) {
       const first = this.#segments[0];
       const second = this.#segments[1];
-      if (first === undefined || second === undefined || first === this.#pinned || second.first > min + 1 || !first.sealed) return;
+      if (first === undefined || second === undefined || first === this.#pinned || second.first > min || !first.sealed) return;
       await this.#deleteSegment(first);
     }
   }
@@ -564,8 +573,8 @@ export class DiskQueue {
         await this.#openAt(c, next, SEGMENT_HEADER_BYTES, next.first);
         continue;
       }
-      if (r === 'bad' || r.seq < c.seq) {
-        const at = r === 'bad' ? scanner.off : r.off;
+      if (r === 'bad' || scanner.seq < c.seq) {
+        const at = r === 'bad' ? scanner.off : scanner.recOff;
         scanner.seek(at);
         const found = await scanner.resync(seg.committed, c.seq);
         if (found.seq !== null) {
@@ -574,10 +583,11 @@ export class DiskQueue {
         }
         continue;
       }
-      if (r.seq > c.seq) this.#gap({ segment: seg.first, off: r.off, fromSeq: c.seq, toSeq: r.seq });
-      out.push({ seq: r.seq, payload: r.payload });
-      bytes += r.payload.length;
-      c.seq = r.seq + 1;
+      const seq = scanner.seq;
+      if (seq > c.seq) this.#gap({ segment: seg.first, off: scanner.recOff, fromSeq: c.seq, toSeq: seq });
+      out.push({ seq, payload: r });
+      bytes += r.length;
+      c.seq = seq + 1;
     }
     return out;
   }
@@ -609,18 +619,18 @@ export class DiskQueue {
         await scanner.fill(seg.committed);
         continue;
       }
-      if (r === 'bad' || r.seq < expected) {
-        scanner.seek(r === 'bad' ? scanner.off : r.off);
+      if (r === 'bad' || scanner.seq < expected) {
+        scanner.seek(r === 'bad' ? scanner.off : scanner.recOff);
         const found = await scanner.resync(seg.committed, expected);
         if (found.seq === null) return;
         expected = found.seq;
         continue;
       }
-      if (r.seq >= target) {
-        scanner.seek(r.off);
+      if (scanner.seq >= target) {
+        scanner.seek(scanner.recOff);
         return;
       }
-      expected = r.seq + 1;
+      expected = scanner.seq + 1;
     }
   }
 
@@ -709,6 +719,10 @@ export class DiskQueue {
       await c.writer.save(() => c.next);
       await this.#reclaim();
     } catch (err: unknown) {
+      // A full disk must not wedge the queue: the records were delivered, so their segments may
+      // go even though the cursor write failed (after a crash the stale cursor is clamped to the
+      // oldest record left: duplicates, never loss). The freed space lets the retried ack succeed.
+      await this.#reclaim().catch(() => undefined);
       throw ioError(err, this.#dir, `saving the cursor of ${consumer}`);
     } finally {
       // A blocked append re-checks: a fully acknowledged tail can be rolled and freed even when no segment was deleted.

@@ -70,45 +70,50 @@ export function recordSize(payload: Buffer): number {
   return RECORD_HEADER_BYTES + payload.length;
 }
 
+/** Scratch for the 16 CRC-covered header bytes: the CRC is chained over it and the payload, so no per-record view is allocated. */
+const CRC_HEAD = Buffer.alloc(16);
+
+/** CRC of the record whose header is at `off` in `buf`, with `payload` as its payload bytes. */
+function recordCrc(buf: Buffer, off: number, payload: Uint8Array): number {
+  buf.copy(CRC_HEAD, 0, off + 8, off + RECORD_HEADER_BYTES);
+  return crc32(payload, crc32(CRC_HEAD));
+}
+
 /**
  * Encodes payloads[from, to) as consecutive records numbered from `firstSeq`, all stamped
- * with `timeMs` (one clock read per batch: the hot path stays allocation-light).
+ * with `timeMs` (one clock read per batch). Written into `scratch` when it is big enough, so
+ * steady-state appends allocate nothing large.
  */
-export function encodeRecords(payloads: readonly Buffer[], from: number, to: number, firstSeq: number, timeMs: number): Buffer {
+export function encodeRecords(payloads: readonly Buffer[], from: number, to: number, firstSeq: number, timeMs: number, scratch?: Buffer): Buffer {
   let total = 0;
   for (let i = from; i < to; i++) total += RECORD_HEADER_BYTES + (payloads[i]?.length ?? 0);
-  const buf = Buffer.allocUnsafe(total);
+  const buf = scratch !== undefined && scratch.length >= total ? scratch.subarray(0, total) : Buffer.allocUnsafe(total);
   let off = 0;
   let seq = firstSeq;
   for (let i = from; i < to; i++) {
-    const p = payloads[i] ?? Buffer.alloc(0);
+    const p = payloads[i] ?? EMPTY;
     buf.writeUInt32LE(p.length, off);
     writeU64(buf, seq, off + 8);
     buf.writeDoubleLE(timeMs, off + 16);
     p.copy(buf, off + RECORD_HEADER_BYTES);
-    const end = off + RECORD_HEADER_BYTES + p.length;
-    buf.writeUInt32LE(crc32(buf.subarray(off + 8, end)), off + 4);
-    off = end;
+    buf.writeUInt32LE(recordCrc(buf, off, p), off + 4);
+    off += RECORD_HEADER_BYTES + p.length;
     seq++;
   }
   return buf;
 }
 
-export interface RecordHeader {
-  len: number;
-  seq: number;
-  timeMs: number;
-}
+const EMPTY = Buffer.alloc(0);
 
 /**
- * Checks the record at `off` in `buf` (which must hold the whole record). Returns its header,
- * or null when the length is implausible or the CRC does not match.
+ * Checks the record at `off` in `buf`. Returns a view of its payload, or null when the length
+ * is implausible, the record does not fit in `buf`, or the CRC does not match. Read the seq
+ * with `readU64(buf, off + 8)` and the time with `buf.readDoubleLE(off + 16)`.
  */
-export function checkRecord(buf: Buffer, off: number, maxPayload: number): RecordHeader | null {
+export function checkRecord(buf: Buffer, off: number, maxPayload: number): Buffer | null {
   if (off + RECORD_HEADER_BYTES > buf.length) return null;
   const len = buf.readUInt32LE(off);
   if (len > maxPayload || off + RECORD_HEADER_BYTES + len > buf.length) return null;
-  const crc = buf.readUInt32LE(off + 4);
-  if (crc !== crc32(buf.subarray(off + 8, off + RECORD_HEADER_BYTES + len))) return null;
-  return { len, seq: readU64(buf, off + 8), timeMs: buf.readDoubleLE(off + 16) };
+  const payload = buf.subarray(off + RECORD_HEADER_BYTES, off + RECORD_HEADER_BYTES + len);
+  return buf.readUInt32LE(off + 4) === recordCrc(buf, off, payload) ? payload : null;
 }

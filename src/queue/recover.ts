@@ -138,8 +138,8 @@ async function scanSegment(seg: Segment, fh: FileHandle, limit: number, opts: Sc
       await scanner.fill(limit);
       continue;
     }
-    if (r === 'bad' || r.seq < expected) {
-      const at = r === 'bad' ? scanner.off : r.off;
+    if (r === 'bad' || scanner.seq < expected) {
+      const at = r === 'bad' ? scanner.off : scanner.recOff;
       scanner.seek(at);
       const found = await scanner.resync(limit, expected);
       if (found.seq === null) return { index, gaps, nextSeq: expected, badTail: at };
@@ -147,9 +147,10 @@ async function scanSegment(seg: Segment, fh: FileHandle, limit: number, opts: Sc
       expected = found.seq;
       continue;
     }
-    if (r.seq > expected) gaps.push({ segment: seg.first, off: r.off, fromSeq: expected, toSeq: r.seq });
+    const { seq, recOff } = scanner;
+    if (seq > expected) gaps.push({ segment: seg.first, off: recOff, fromSeq: expected, toSeq: seq });
     const last = index[index.length - 1];
-    if (last === undefined || r.off - last.off >= INDEX_STRIDE_BYTES) index.push({ seq: r.seq, off: r.off, timeMs: r.timeMs });
-    expected = r.seq + 1;
+    if (last === undefined || recOff - last.off >= INDEX_STRIDE_BYTES) index.push({ seq, off: recOff, timeMs: scanner.timeMs });
+    expected = seq + 1;
   }
 }

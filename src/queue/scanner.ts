@@ -6,16 +6,6 @@
 import type { FileHandle } from 'node:fs/promises';
 import { RECORD_HEADER_BYTES, checkRecord, readU64 } from './record.js';
 
-export interface ScannedRecord {
-  seq: number;
-  /** File offset of the record header. */
-  off: number;
-  /** Header plus payload bytes. */
-  size: number;
-  timeMs: number;
-  payload: Buffer;
-}
-
 /** take() outcomes that are not a record. */
 export type ScanSignal = 'io' | 'bad' | 'end';
 
@@ -38,6 +28,10 @@ const RESYNC_WINDOW = 1024 * 1024;
 export class RecordScanner {
   /** Offset of the next record to take. */
   off: number;
+  /** Seq, header offset and append time of the record take() returned last (fields, not an object per record). */
+  seq = 0;
+  recOff = 0;
+  timeMs = 0;
   readonly #fh: FileHandle;
   readonly #opts: ScannerOptions;
   #buf: Buffer = EMPTY;
@@ -57,25 +51,29 @@ export class RecordScanner {
   }
 
   /**
-   * The next record from the buffer, without I/O: 'io' = call fill(), 'bad' = the bytes at
-   * `off` are not a valid record (call resync()), 'end' = `off` reached `limit`.
+   * The payload of the next record from the buffer, without I/O (its seq, offset and time are
+   * then in `seq`, `recOff`, `timeMs`): 'io' = call fill(), 'bad' = the bytes at `off` are not a
+   * valid record (call resync()), 'end' = `off` reached the committed end.
    */
-  take(committed: number): ScannedRecord | ScanSignal {
+  take(committed: number): Buffer | ScanSignal {
     const limit = Math.min(committed, this.#eof);
     const off = this.off;
     if (off >= limit) return 'end';
     if (off + RECORD_HEADER_BYTES > limit) return 'bad';
+    const buf = this.#buf;
     const rel = off - this.#bufStart;
-    const bufEnd = this.#bufStart + this.#buf.length;
+    const bufEnd = this.#bufStart + buf.length;
     if (rel < 0 || off + RECORD_HEADER_BYTES > bufEnd) return 'io';
-    const len = this.#buf.readUInt32LE(rel);
+    const len = buf.readUInt32LE(rel);
     if (len > this.#opts.maxPayload || off + RECORD_HEADER_BYTES + len > limit) return 'bad';
     if (off + RECORD_HEADER_BYTES + len > bufEnd) return 'io';
-    const head = checkRecord(this.#buf, rel, this.#opts.maxPayload);
-    if (head === null) return 'bad';
-    const size = RECORD_HEADER_BYTES + len;
-    this.off = off + size;
-    return { seq: head.seq, off, size, timeMs: head.timeMs, payload: this.#buf.subarray(rel + RECORD_HEADER_BYTES, rel + size) };
+    const payload = checkRecord(buf, rel, this.#opts.maxPayload);
+    if (payload === null) return 'bad';
+    this.seq = readU64(buf, rel + 8);
+    this.timeMs = buf.readDoubleLE(rel + 16);
+    this.recOff = off;
+    this.off = off + RECORD_HEADER_BYTES + len;
+    return payload;
   }
 
   /** Reads at least the record at `off` (or its header) into a fresh buffer, never past `limit`. */

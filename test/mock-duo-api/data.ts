@@ -60,6 +60,8 @@ export class DataSet {
   readonly #startMs: number;
   readonly #stepMs: number;
   readonly #perSecond: number;
+  readonly #clusters: number;
+  readonly #spanS: number;
   readonly #prefix: string;
 
   constructor(
@@ -74,15 +76,20 @@ export class DataSet {
     this.count = count;
     this.#startMs = startMs;
     this.#stepMs = count > 0 ? (endMs - startMs) / count : 0;
-    // v1 records cluster several to a second, so pages of 1000 end in the middle of a second.
-    const spanS = Math.max(1, Math.floor((endMs - startMs) / 1000));
-    this.#perSecond = Math.max(v1PerSecond, Math.ceil(count / spanS));
+    // v1 records come in clusters sharing one second, spread over the span like the others, so
+    // pages of 1000 end in the middle of a second.
+    this.#perSecond = v1PerSecond;
+    this.#clusters = Math.max(1, Math.ceil(count / v1PerSecond));
+    this.#spanS = Math.max(1, Math.floor((endMs - startMs) / 1000));
     this.#prefix = `${hex(salt * 2654435761, 8)}-${hex(ENDPOINTS.indexOf(info) + 1, 4)}-4${hex(salt, 3)}-8${hex(count, 3)}`;
   }
 
   /** Time of record i in ms (whole seconds for v1 endpoints). */
   timeMs(i: number): number {
-    if (this.info.paging === 'v1') return (Math.floor(this.#startMs / 1000) + Math.floor(i / this.#perSecond)) * 1000;
+    if (this.info.paging === 'v1') {
+      const cluster = Math.floor(i / this.#perSecond);
+      return (Math.floor(this.#startMs / 1000) + Math.floor((cluster * this.#spanS) / this.#clusters)) * 1000;
+    }
     return this.#startMs + Math.floor(i * this.#stepMs);
   }
 

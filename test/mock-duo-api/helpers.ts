@@ -1,5 +1,5 @@
 /** Small helpers the duo-api tests share: a config for a mock, a recording emit, bounded waits. */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
@@ -27,8 +27,16 @@ export function mockConfig(mock: MockDuoApi, over: Partial<DuoApiSourceConfig> =
   };
 }
 
+const made: string[] = [];
+process.once('exit', () => {
+  for (const d of made) rmSync(d, { recursive: true, force: true });
+});
+
+/** A fresh state dir, removed when the test process exits. */
 export function tmpState(prefix = 'duo-api-test-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  made.push(d);
+  return d;
 }
 
 /** A pino logger that keeps every line, to assert on what was logged (and what never was). */

@@ -8,7 +8,7 @@
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makePki, type TestPki } from '../helpers/certs.js';
@@ -48,6 +48,8 @@ export interface MockOptions {
   v1PerSecond?: number;
   /** Endpoints (name or path) answering 403. */
   forbidden?: string[];
+  /** Varies the generated ids, so two mocks in one test serve different records. @default 1 */
+  seed?: number;
   pki?: TestPki;
 }
 
@@ -115,8 +117,17 @@ function one(params: Map<string, string[]>, k: string): string | undefined {
   return params.get(k)?.[0];
 }
 
+// One throw-away PKI per process: openssl takes about a second to make it.
+let processPki: TestPki | undefined;
+
+function makeProcessPki(): TestPki {
+  const dir = mkdtempSync(join(tmpdir(), 'duo-mock-pki-'));
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  return makePki(dir);
+}
+
 export async function startMockDuoApi(opts: MockOptions): Promise<MockDuoApi> {
-  const pki = opts.pki ?? makePki(mkdtempSync(join(tmpdir(), 'duo-mock-pki-')));
+  const pki = opts.pki ?? (processPki ??= makeProcessPki());
   const now = opts.now ?? Date.now;
   const t0 = now();
   const startMs = t0 - (opts.spanMs ?? 3 * 3_600_000);
@@ -125,7 +136,7 @@ export async function startMockDuoApi(opts: MockOptions): Promise<MockDuoApi> {
   const children = new Map<string, MockChild>((opts.children ?? []).map((c) => [c.id, c]));
   const msp = opts.children !== undefined;
   const sets = new Map<string, DataSet>();
-  let salt = 1;
+  let salt = (opts.seed ?? 1) * 101;
   let skewMs = 0;
   const faults: Array<{ fault: MockFault; left: number; path: string | undefined; ms: number | undefined }> = [];
   const accepted = new Map<string, number[]>();

@@ -13,7 +13,9 @@
  *    - of a file that was just `replaced` (or, at startup, is gone): the copy holds the bytes we
  *      had not read yet, so reading resumes there at the known offset (`copy`);
  *    - of a known file that is still present at a newer position: the original still holds
- *      the bytes, so the copy counts as read (`copy` at its size).
+ *      the bytes, so the copy counts as read (`copy` at its size) and shadows the original
+ *      (the tailer skips its growth) until the original is truncated; then it resumes at the
+ *      original's offset (`rewinds`), whatever its size was when first seen (a `cp` in progress).
  *    An unknown file at a *newer* position than the known file with the same prefix is a new
  *    file that merely starts with the same line (two files with identical first lines).
  * 4. Anything else is `new` (read from 0, or per the first-run policy).
@@ -51,7 +53,7 @@ export type Decision =
 export interface Reconciled {
   /** One decision per seen file, same order. */
   decisions: Decision[];
-  /** Known copies whose read position must move back because their original was truncated. */
+  /** Known copies that shadowed an original now truncated: they resume at the original's offset. */
   rewinds: { known: KnownFile; offset: number }[];
   /** Known files not seen, with no copy either (at startup: gone while the relay was stopped). */
   unmatched: KnownFile[];
@@ -97,14 +99,18 @@ export function reconcile(known: readonly KnownFile[], seen: readonly SeenFile[]
       if (best === -1 || s.suffix < (seen[best]?.suffix ?? Infinity)) best = i;
     });
     const s = best === -1 ? undefined : seen[best];
-    if (s !== undefined) {
-      decisions[best] = { kind: 'copy', of: k, offset: Math.min(k.offset, s.size) };
-    } else {
-      // A copy found in an earlier scan (before the truncation showed) counted as read: rewind it.
-      const earlier = known.find((c) => c.copyOf === k.key && c.offset > k.offset);
-      if (earlier !== undefined) rewinds.push({ known: earlier, offset: k.offset });
-      else if (!matched.has(k)) unmatched.push(k);
+    if (s !== undefined) decisions[best] = { kind: 'copy', of: k, offset: Math.min(k.offset, s.size) };
+    // A copy found in an earlier scan (before the truncation showed) shadowed the original:
+    // it now holds the unread rest, from where the original was left.
+    let shadows = 0;
+    for (const c of known) {
+      if (c.copyOf !== k.key) continue;
+      const cs = seen.find((x) => x.key === c.key);
+      if (cs === undefined) continue;
+      rewinds.push({ known: c, offset: Math.min(k.offset, cs.size) });
+      shadows++;
     }
+    if (s === undefined && shadows === 0 && !matched.has(k)) unmatched.push(k);
   }
   if (!opts.startup) for (const k of known) if (!matched.has(k)) unmatched.push(k);
 

@@ -347,7 +347,7 @@ export class AuthproxyTailer implements Source {
     }
     for (const { known: k, offset } of r.rewinds) {
       const t = byKnown.get(k) as Tracked;
-      this.#log.info({ file: t.path, from: offset }, 'A truncated file has a copy; reading its unread lines from the copy.');
+      if (offset < t.size) this.#log.info({ file: t.path, from: offset, to: t.size }, 'A truncated file has a copy; reading its unread lines from the copy.');
       t.reader.reset(offset);
       t.committed = offset;
       t.copyOf = undefined;
@@ -495,14 +495,22 @@ export class AuthproxyTailer implements Source {
     return undefined;
   }
 
+  /**
+   * Reads the head, then refreshes `c.size` from the same handle: a file being written (a `cp`
+   * in progress) must not show a head longer than its size, and the size taken after the head
+   * is at least as fresh as every other stat of this scan.
+   */
   async #headOf(c: Candidate, t: Tracked | undefined): Promise<Buffer | undefined> {
-    if (t?.fh !== undefined) return readHead(t.fh, this.#cfg.fingerprint_bytes);
-    const fh = await this.#openAs(c.path, c.key);
+    const own = t?.fh === undefined;
+    const fh = t?.fh ?? (await this.#openAs(c.path, c.key));
     if (fh === undefined) return undefined;
     try {
-      return await readHead(fh, this.#cfg.fingerprint_bytes);
+      const head = await readHead(fh, this.#cfg.fingerprint_bytes);
+      const size = Number((await fh.stat()).size);
+      if (size > c.size) c.size = size;
+      return head;
     } finally {
-      await fh.close();
+      if (own) await fh.close();
     }
   }
 

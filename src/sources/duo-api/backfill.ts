@@ -81,6 +81,8 @@ export async function runBackfill(cfg: DuoApiSourceConfig, ctx: BackfillContext)
             position.set(lane, next.window === undefined && next.mintime_ms > end ? end : cursorProgressMs(next));
             report(false);
           });
+          // A drain stops quietly on abort; only a finished one counts as done.
+          if (abort.signal.aborted) throw abort.signal.reason ?? new Error('aborted');
           position.set(lane, end);
           return;
         } catch (err: unknown) {

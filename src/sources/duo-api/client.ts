@@ -47,6 +47,7 @@ export class DuoClient {
   readonly #dispatcher: Dispatcher;
   readonly #now: () => number;
   #closed = false;
+  #clockOffsetMs = 0;
 
   constructor(o: DuoClientOptions) {
     this.#o = o;
@@ -94,20 +95,30 @@ export class DuoClient {
       ...(this.#o.sigVersion === 5 ? { body: body ?? '' } : {}),
     }).authorization;
 
-    const deadline = AbortSignal.timeout(this.#o.connectTimeoutMs + this.#o.headersTimeoutMs + this.#o.bodyTimeoutMs);
-    const signal = c.signal !== undefined ? AbortSignal.any([c.signal, deadline]) : deadline;
+    // One timer and one controller per call, both released when the call ends: AbortSignal.timeout
+    // and AbortSignal.any would keep a signal per request alive until the deadline, pages long after.
+    const ac = new AbortController();
+    const deadline = setTimeout(() => ac.abort(new Error('deadline')), this.#o.connectTimeoutMs + this.#o.headersTimeoutMs + this.#o.bodyTimeoutMs);
+    const onCaller = (): void => ac.abort(c.signal?.reason);
+    if (c.signal?.aborted === true) ac.abort(c.signal.reason);
+    else c.signal?.addEventListener('abort', onCaller, { once: true });
     let res: Dispatcher.ResponseData;
-    try {
-      res = await this.#dispatcher.request({ origin: `https://${c.host}`, path, method: c.method, headers, ...(body !== undefined ? { body } : {}), signal });
-    } catch (err: unknown) {
-      throw this.#failure(lbl, err, 'request', c.signal, deadline);
-    }
     let text: string;
     try {
-      text = await readText(res.body, this.#o.maxBodyBytes ?? 64 * 1024 * 1024, lbl);
-    } catch (err: unknown) {
-      if (err instanceof DuoApiError) throw err;
-      throw this.#failure(lbl, err, 'body', c.signal, deadline);
+      try {
+        res = await this.#dispatcher.request({ origin: `https://${c.host}`, path, method: c.method, headers, ...(body !== undefined ? { body } : {}), signal: ac.signal });
+      } catch (err: unknown) {
+        throw this.#failure(lbl, err, 'request', c.signal, ac.signal);
+      }
+      try {
+        text = await readText(res.body, this.#o.maxBodyBytes ?? 64 * 1024 * 1024, lbl);
+      } catch (err: unknown) {
+        if (err instanceof DuoApiError) throw err;
+        throw this.#failure(lbl, err, 'body', c.signal, ac.signal);
+      }
+    } finally {
+      clearTimeout(deadline);
+      c.signal?.removeEventListener('abort', onCaller);
     }
     const contentType = header(res.headers['content-type']);
     let parsed: unknown;
@@ -117,22 +128,30 @@ export class DuoClient {
       throw bodyError(lbl, res.statusCode, contentType, text, err);
     }
     const stat = typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>).stat : undefined;
+    const respDate = Date.parse(header(res.headers.date) ?? '');
     if (res.statusCode === 200 && stat === 'OK') {
+      // Date has whole seconds, so this reads up to 1 s low: on the safe side for maxtime.
+      if (Number.isFinite(respDate)) this.#clockOffsetMs = respDate - this.#now();
       const env = parsed as Record<string, unknown>;
       return { response: env.response, metadata: env.metadata };
     }
-    const respDate = Date.parse(header(res.headers.date) ?? '');
     // The Date header has one-second resolution, so a skew under a second reads as 0.
     const skewMs = Number.isFinite(respDate) ? respDate - Math.floor(sentAt / 1000) * 1000 : undefined;
     throw httpError(lbl, res.statusCode, parsed, skewMs);
   }
 
-  #failure(lbl: CallLabel, err: unknown, phase: 'request' | 'body', caller: AbortSignal | undefined, deadline: AbortSignal): unknown {
+  #failure(lbl: CallLabel, err: unknown, phase: 'request' | 'body', caller: AbortSignal | undefined, own: AbortSignal): unknown {
     if (caller?.aborted === true) return caller.reason ?? err;
-    if (deadline.aborted) {
+    // Aborted but not by the caller: the overall deadline passed.
+    if (own.aborted) {
       return transportError(lbl, Object.assign(new Error('Overall request deadline passed.'), { code: 'DR_ERR_HTTP_TIMEOUT' }), phase);
     }
     return transportError(lbl, err, phase);
+  }
+
+  /** Duo's clock minus ours, from the last successful response's Date header. */
+  get clockOffsetMs(): number {
+    return this.#clockOffsetMs;
   }
 
   async close(): Promise<void> {

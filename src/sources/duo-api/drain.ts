@@ -184,18 +184,29 @@ async function drainWindows(d: DrainDeps, start: Cursor): Promise<DrainResult> {
   }
   let pages = 0;
   let events = 0;
-  while (!d.signal.aborted) {
+  const fetchPage = (token: string | null): Promise<DuoResult> => {
     const params: DuoParams = { mintime: String(bounds.mintime_ms), maxtime: String(bounds.maxtime_ms), limit: String(d.spec.limit) };
     // Trust Monitor pages by offset alone; the v2 logs need ascending order for a forward-moving cursor.
     if (d.spec.offsetParam === 'next_offset') params.sort = 'ts:asc';
-    if (offset !== null) params[d.spec.offsetParam] = offset;
-    const res = await d.fetch(params, d.signal);
+    if (token !== null) params[d.spec.offsetParam] = token;
+    const p = d.fetch(params, d.signal);
+    // Marked handled now: a prefetch may fail while the previous page is being handed off.
+    p.catch(() => undefined);
+    return p;
+  };
+  let pending: Promise<DuoResult> | undefined = d.signal.aborted ? undefined : fetchPage(offset);
+  while (pending !== undefined) {
+    const res = await pending;
+    pending = undefined;
     const rows = rowsOf(d, res);
     pages++;
     const nextOffset = d.spec.nextOffset(res.response, res.metadata);
     if (nextOffset !== null && nextOffset === offset) {
       throw new DuoApiError(ErrorCodes.DUO_RESPONSE, `Duo returned the same ${d.spec.offsetParam} twice for ${d.spec.path} on ${d.target.host}; stopping this cycle to avoid a loop.`);
     }
+    // Ask for the next page while this one is handed off, so Duo and we work at the same time. Its
+    // records are only read after this page's cursor is committed; if it fails, it fails then.
+    if (nextOffset !== null && !d.signal.aborted) pending = fetchPage(nextOffset);
     const page = readPage(d, rows, cur);
     const next =
       nextOffset !== null
@@ -205,7 +216,7 @@ async function drainWindows(d: DrainDeps, start: Cursor): Promise<DrainResult> {
     events += page.records.length;
     d.onPage?.(page.records.length, next);
     cur = next;
-    if (nextOffset === null) break;
+    if (nextOffset === null || d.signal.aborted) break;
     offset = nextOffset;
   }
   return { cursor: cur, pages, events };

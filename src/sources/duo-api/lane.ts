@@ -65,7 +65,9 @@ export class Lane {
       {
         spec: d.spec,
         target: d.target,
-        now: d.now,
+        // When Duo's clock is behind ours, a maxtime from our clock would ask for records Duo has not
+        // settled yet, and the next window would start past them: go by Duo's clock then.
+        now: () => d.now() + Math.min(0, d.client.clockOffsetMs),
         seen: this.#seen,
         signal,
         fetch: (params, sig) => this.#fetch(params, sig),

@@ -85,6 +85,15 @@ t.test('a copy recognised earlier is rewound when its original is truncated late
   t.same(r.rewinds, [{ known: copy, offset: 100 }]);
 });
 
+t.test('a copy first seen half-written (size 0) still resumes at the original\'s offset', async (t) => {
+  const orig = known('1:10', A, 100, { end: 100 });
+  const copy = known('1:20', A, 0, { copyOf: '1:10' });
+  const r = reconcile([orig, copy], [seen('1:20', 1, 150, A), seen('1:10', 0, 20, B)], { startup: false });
+  t.same(r.rewinds, [{ known: copy, offset: 100 }]);
+  const short = reconcile([orig, copy], [seen('1:20', 1, 60, A), seen('1:10', 0, 20, B)], { startup: false });
+  t.same(short.rewinds, [{ known: copy, offset: 60 }], 'never past the copy\'s end');
+});
+
 t.test('known files not seen are unmatched', async (t) => {
   const k = known('1:10', A, 100);
   t.same(reconcile([k], [], { startup: false }).unmatched, [k]);

@@ -2,7 +2,7 @@
  * Every endpoint end to end: createDuoApiSource → mock Admin API over HTTPS → recording emit.
  * Counts, kinds, eventtype/host, no duplicate and no gap, across v2/v5 signing and overlapping offsets.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createDuoApiSource } from '../../../src/sources/duo-api/index.js';
@@ -24,7 +24,7 @@ function keysOf(rec: Recorder, kind: string, endpoint: MockEndpoint): string[] {
   return rec.records.filter((r) => r.kind === kind).map((r) => recordKey(endpoint, r.record ?? {}));
 }
 
-async function runToCompletion(t: Tap.Test, mock: MockDuoApi, expected: Map<string, { endpoint: MockEndpoint; keys: string[] }>, cfgOver: Parameters<typeof mockConfig>[1], input: Record<string, unknown> = {}): Promise<Recorder> {
+async function runToCompletion(t: Test, mock: MockDuoApi, expected: Map<string, { endpoint: MockEndpoint; keys: string[] }>, cfgOver: Parameters<typeof mockConfig>[1], input: Record<string, unknown> = {}): Promise<Recorder> {
   const rec = recorder();
   const stateDir = tmpState();
   const source = createDuoApiSource(mockConfig(mock, cfgOver, input), { stateDir, logger: captureLogger().logger, skey: SKEY, userAgent: UA });
@@ -35,11 +35,6 @@ async function runToCompletion(t: Tap.Test, mock: MockDuoApi, expected: Map<stri
   t.ok(done, `all ${total} records arrived (got ${rec.records.length})`);
   await source.close();
   return rec;
-}
-
-type Tap = typeof t;
-declare namespace Tap {
-  type Test = Parameters<Parameters<typeof t.test>[1]>[0];
 }
 
 t.test('all six endpoints, v5 signing, exact counts, eventtype/host added, nothing twice', async (t) => {
