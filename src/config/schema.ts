@@ -42,7 +42,11 @@ export const authproxySourceSchema = z
     name: nonEmpty.default('authproxy'),
     /** The live log file; rotated siblings are `<path>.1…N`. */
     path: nonEmpty.default('/opt/duoauthproxy/log/authevents.log'),
-    /** Where to start on the very first run (no checkpoint yet). @default "beginning" */
+    /**
+     * Where to start on the very first run (no checkpoint yet): `beginning` = the live file from
+     * byte 0 (rotated files present at first run are skipped as old history); `end` = after the
+     * last complete line. @default "beginning"
+     */
     start_at: z.enum(['beginning', 'end']).default('beginning'),
     /** HEADER hostname for these events. @default the machine's hostname */
     hostname: nonEmpty.optional(),
@@ -50,7 +54,7 @@ export const authproxySourceSchema = z
     poll_interval_ms: z.number().int().min(10).max(60_000).default(500),
     /** Longer lines are dead-lettered with a preview; following lines keep flowing. @default 1048576 */
     max_line_bytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
-    /** Emit a trailing fragment without newline after this idle time; 0 = never. @default 0 */
+    /** Emit a trailing fragment without newline after this idle time; 0 = never (rotated files flush theirs after 5 s regardless). @default 0 */
     partial_line_flush_ms: z.number().int().min(0).default(0),
     /** Bytes at the head of a file hashed for its identity. @default 256 */
     fingerprint_bytes: z.number().int().min(16).max(65536).default(256),

@@ -3,7 +3,7 @@
  * Parts: discovery.ts (names → files), fingerprint.ts (identity), reconcile.ts (which file is
  * which after a rotation), line-reader.ts (bytes → lines with offsets), checkpoint.ts (durable
  * offsets), start-policy.ts (first run, corrupt checkpoint), watcher.ts (wake-up hint),
- * tailer.ts (the loop that ties them together).
+ * tracker.ts (the known files and their offsets), tailer.ts (the loop that ties them together).
  */
 import type { DeadLetter } from '../../event.js';
 import type { AuthproxySourceConfig } from '../../config/schema.js';
@@ -12,7 +12,6 @@ import type { Source } from '../source.js';
 import { AuthproxyTailer } from './tailer.js';
 
 export { checkpointPath } from './checkpoint.js';
-export { ROTATED_FRAGMENT_IDLE_MS } from './tailer.js';
 
 /**
  * Builds the source. `ctx.hostname` is the HEADER hostname unless `cfg.hostname` overrides it.

@@ -20,10 +20,6 @@ export class DirWatcher {
     this.#onWake = onWake;
   }
 
-  get armed(): boolean {
-    return this.#w !== undefined;
-  }
-
   /** Starts watching if not yet; returns false when the directory cannot be watched (yet). */
   ensure(): boolean {
     if (this.#closed) return false;

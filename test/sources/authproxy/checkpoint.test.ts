@@ -67,6 +67,14 @@ t.test('load: an unreadable checkpoint path is an error, not a silent first run'
   await t.rejects(loadCheckpoint(file, captureLogger().logger), { code: 'DR_ERR_CHECKPOINT' });
 });
 
+t.test('start() fails loudly on an unreadable checkpoint and close() leaves it alone', async (t) => {
+  const rig = await makeRig(t);
+  await mkdir(checkpointPath(rig.stateDir, 'authproxy'), { recursive: true });
+  await t.rejects(rig.start(), { code: 'DR_ERR_CHECKPOINT', message: /Cannot read checkpoint/ });
+  await rig.stop();
+  t.ok((await stat(checkpointPath(rig.stateDir, 'authproxy'))).isDirectory(), 'nothing written over it');
+});
+
 t.test('Checkpointer coalesces requests, skips unchanged writes, flush writes the latest state', async (t) => {
   const dir = await tempDir(t);
   const file = join(dir, 'cp.json');

@@ -19,7 +19,7 @@ const TOTAL = 40_000;
 const KILLS = 12;
 
 // The child runs the TypeScript source through the same loader tap uses for this file.
-const tsLoader = process.execArgv.filter((a) => a.includes('@tapjs/typescript') || a.startsWith('--import=') && a.includes('tsx'));
+const tsLoader = process.execArgv.filter((a) => a.includes('@tapjs/typescript') || (a.startsWith('--import=') && a.includes('tsx')));
 
 function exited(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => {

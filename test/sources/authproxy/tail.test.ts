@@ -3,9 +3,11 @@
  * start position, a log directory that is missing or unusable, and the emit/checkpoint contract.
  */
 import t from 'tap';
-import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { checkpointPath } from '../../../src/sources/authproxy/index.js';
+import { ErrorCodes, RelayError } from '../../../src/errors.js';
+import { checkpointPath, createAuthproxySource } from '../../../src/sources/authproxy/index.js';
 import { appendLines, line, lines, makeRig, range, seqs, sleep, waitFor } from '../../fixtures/authproxy/harness.js';
 
 t.test('appended lines are emitted in order with host, kind and a byte position', async (t) => {
@@ -160,8 +162,8 @@ t.test('start_at beginning (default) reads the live file but not older rotated h
 });
 
 t.test('a missing log directory is reported once, retried, and tailed when it appears', async (t) => {
-  const rig = await makeRig(t, { logDir: join((await import('node:os')).tmpdir(), `duo-relay-missing-${process.pid}-${Date.now()}`, 'log') });
-  t.teardown(async () => (await import('node:fs/promises')).rm(join(rig.log, '..', '..'), { recursive: true, force: true }));
+  const rig = await makeRig(t, { logDir: join(tmpdir(), `duo-relay-missing-${process.pid}-${Date.now()}`, 'log') });
+  t.teardown(() => rm(join(rig.log, '..', '..'), { recursive: true, force: true }));
   await rig.start();
   await sleep(400);
   const errors = rig.logs.filter((e) => e.level === 50 && /does not exist/.test(e.msg));
@@ -207,21 +209,38 @@ t.test('the checkpoint moves only after emit resolves (slow emit, then close)', 
   t.same(seqs(rig.recorder.lines), range(0, 30), 'the rest follows without loss or duplicates');
 });
 
-t.test('a rejected emit commits nothing: the batch is read again after a restart', async (t) => {
+t.test('emit rejected with DR_ERR_CLOSED: the source stops without committing; a restart reads the batch again', async (t) => {
   const rig = await makeRig(t, { extra: { batch_lines: 5 } });
   await appendLines(rig.log, lines(0, 20));
   let calls = 0;
   rig.recorder.rejectIf = () => ++calls === 2;
+  rig.recorder.rejectWith = () => new RelayError(ErrorCodes.CLOSED, 'The pipeline is shutting down (test).');
   await rig.start();
   await waitFor(() => calls >= 2, 'the rejected batch');
-  await sleep(200);
+  await sleep(300);
   t.same(seqs(rig.recorder.lines), range(0, 5), 'the source stopped after the rejection');
-  t.ok(rig.logs.some((e) => /refused a batch/.test(e.msg)));
+  t.equal(calls, 2, 'no further emit');
   await rig.stop();
   rig.recorder.rejectIf = undefined;
   await rig.start();
   await rig.recorder.waitLines(20);
   t.same(seqs(rig.recorder.lines), range(0, 20));
+});
+
+t.test('emit rejected for another reason: the batch is read again after a backoff, nothing lost or repeated', async (t) => {
+  const rig = await makeRig(t, { extra: { batch_lines: 5 } });
+  await appendLines(rig.log, lines(0, 20));
+  let calls = 0;
+  rig.recorder.rejectIf = () => {
+    calls++;
+    return calls === 2 || calls === 3;
+  };
+  await rig.start();
+  await rig.recorder.waitLines(20, 5000);
+  await sleep(200);
+  t.same(seqs(rig.recorder.lines), range(0, 20));
+  const errors = rig.logs.filter((e) => e.level === 50 && /not handed off/.test(e.msg));
+  t.equal(errors.length, 1, 'logged once for the streak');
 });
 
 t.test('start twice or after close throws DR_ERR_CLOSED; close and destroy are idempotent', async (t) => {
@@ -251,4 +270,27 @@ t.test('destroy stops at once; uncommitted lines come again on the next start', 
   await rig.recorder.waitLines(20 + got);
   const all = seqs(rig.recorder.lines);
   t.same([...new Set(all)].sort((a, b) => a - b), range(0, 20), 'every line arrived');
+});
+
+t.test('a failure mid-read drops the unsent batch and reads it again: exactly once, in order', async (t) => {
+  const rig = await makeRig(t, { extra: { max_line_bytes: 1024, batch_lines: 100 } });
+  await writeFile(rig.log, `${lines(0, 5).join('\n')}\n{"big":"${'z'.repeat(2000)}"}\n${lines(5, 10).join('\n')}\n`);
+  let throws = 1;
+  const s = createAuthproxySource(rig.cfg, {
+    stateDir: rig.stateDir,
+    logger: rig.logger,
+    hostname: 'h',
+    deadLetter: (d) => {
+      // The first report fails (e.g. the dead-letter file is not writable yet).
+      if (throws-- > 0) throw new Error('dead-letter store unavailable (test)');
+      rig.dead.push(d);
+    },
+  });
+  rig.source = s;
+  await s.start(rig.recorder.emit);
+  await rig.recorder.waitLines(10, 5000);
+  await sleep(200);
+  t.same(seqs(rig.recorder.lines), range(0, 10));
+  t.equal(rig.dead.length, 1);
+  t.ok(rig.logs.some((e) => e.level === 50 && /Reading the authproxy log failed/.test(e.msg)), 'the failure is logged');
 });
