@@ -3,10 +3,11 @@
  * `{"version":1,"consumer":"<name>","next":<seq>}`, where `next` is the first record the
  * consumer has not acknowledged. Written atomically (tmp, fsync, rename, fsync dir).
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, readdir } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../ops/atomic-file.js';
+import type { Logger } from '../ops/logger.js';
 import { errorMessage, systemCode } from '../errors.js';
 
 export const CURSOR_VERSION = 1;
@@ -94,4 +95,55 @@ export class CursorWriter {
   async idle(): Promise<void> {
     while (this.#writing !== null) await this.#writing.catch(() => undefined);
   }
+}
+
+/**
+ * Where each consumer resumes (see "Consumers" in ./index.ts): new ones at the end, unreadable
+ * cursors at the oldest record, others clamped to what is on disk. A start that differs from the
+ * file is written at once, so a crash before the first ack cannot move it. Cursor files of
+ * consumers no longer configured are logged and left alone.
+ */
+export async function loadCursors(
+  dir: string,
+  names: readonly string[],
+  head: number,
+  end: number,
+  logger: Logger,
+): Promise<{ name: string; writer: CursorWriter; next: number }[]> {
+  const out: { name: string; writer: CursorWriter; next: number }[] = [];
+  for (const name of names) {
+    const path = cursorPath(dir, name);
+    const r = await readCursor(path, name);
+    const writer = new CursorWriter(path, name, r.kind === 'ok' ? r.next : -1);
+    let next: number;
+    if (r.kind === 'missing') {
+      next = end;
+      logger.info({ consumer: name, seq: next }, 'Disk queue consumer is new; it starts with the records appended from now on.');
+    } else if (r.kind === 'corrupt') {
+      next = head;
+      logger.error({ consumer: name, file: path, reason: r.reason }, 'Disk queue cursor file is unreadable; the consumer restarts from the oldest record on disk, so it may receive duplicates.');
+    } else {
+      next = Math.min(Math.max(r.next, head), end);
+      if (r.next < head) logger.warn({ consumer: name, cursor: r.next, oldest: head }, 'Disk queue cursor points before the oldest record on disk (dropped or deleted); the consumer resumes at the oldest record.');
+      if (r.next > end) logger.warn({ consumer: name, cursor: r.next, next: end }, 'Disk queue cursor points past the last record (cut at recovery); the consumer resumes at the end.');
+    }
+    if (r.kind !== 'ok' || next !== r.next) await writer.force(next);
+    out.push({ name, writer, next });
+  }
+  const mine = new Set(names.map((n) => cursorPath(dir, n)));
+  for (const f of await readdir(dir)) {
+    const path = join(dir, f);
+    if (f.endsWith('.json') && !mine.has(path)) logger.info({ file: path }, 'Disk queue ignores the cursor of a consumer that is no longer configured.');
+  }
+  return out;
+}
+
+/** The highest cursor on disk among `names` (seqs must never go backwards, even with no segment left). */
+export async function highestCursor(dir: string, names: readonly string[]): Promise<number> {
+  let max = 0;
+  for (const n of names) {
+    const r = await readCursor(cursorPath(dir, n), n);
+    if (r.kind === 'ok') max = Math.max(max, r.next);
+  }
+  return max;
 }

@@ -58,6 +58,19 @@
  * bad record the reader resynchronises on the next record whose CRC and seq are valid. A
  * segment with a bad header is renamed to `.corrupt`.
  *
+ * ## Use
+ * `append(payloads, signal?)` from any number of callers (serialised inside); per consumer one
+ * loop of `read` (never two at once) → deliver → `ack(lastSeq)`, `wait(consumer, signal)` when
+ * `read` returns [], `rewind` after a failed delivery. Payloads returned by `read` are views into
+ * a read chunk (never reused, so they stay valid; keeping one keeps its chunk, ≤ 1 MiB, alive).
+ * `stats()` is cheap (no I/O).
+ *
+ * ## Files of this module
+ * index.ts (this doc), disk-queue.ts (API, cap policy, cursors), writer.ts (append, fsync,
+ * rollback), reader.ts (read position, skip corrupt), recover.ts (start-up scan), scanner.ts
+ * (record parsing, resync), record.ts (byte layout, CRC), segments.ts, store.ts, cursors.ts,
+ * lock.ts, waiters.ts, queue-errors.ts.
+ *
  * ## Consumers
  * - A **new** consumer (no cursor file) starts at the current end: it receives the records
  *   appended from now on, not the backlog of others. Its cursor is written at once, so a crash
