@@ -12,7 +12,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makePki, type TestPki } from '../helpers/certs.js';
-import { DataSet, ENDPOINTS, endpointByPath, recordKey, type EndpointInfo, type MockEndpoint, type Rec } from './data.js';
+import { DataSet, ENDPOINTS, endpointByPath, recordKey, type MockEndpoint } from './data.js';
+import { serveV1, serveWindow, SETTLE_MS } from './paging.js';
 import { verifySignature, type SigKind } from './verify.js';
 
 export type MockFault = 'http500' | 'html502' | 'slowBody' | 'slowHeaders' | 'reset' | 'truncated' | 'badJson' | 'http429' | 'clockSkew';
@@ -92,9 +93,6 @@ export interface MockDuoApi {
   settledKeys(endpoint: MockEndpoint, account?: string | null): string[];
   close(): Promise<void>;
 }
-
-const SETTLE_MS = 120_000;
-const RETENTION_MS = 180 * 86_400_000;
 
 class Reply {
   constructor(
@@ -213,75 +211,6 @@ export async function startMockDuoApi(opts: MockOptions): Promise<MockDuoApi> {
     return fail(400, 40002, 'Invalid request parameters', message);
   }
 
-  function intParam(params: Map<string, string[]>, k: string): number | undefined {
-    const v = one(params, k);
-    return v !== undefined && /^\d+$/.test(v) ? Number(v) : undefined;
-  }
-
-  function serveV1(info: EndpointInfo, ds: DataSet, params: Map<string, string[]>, baseNow: number): Reply {
-    const min = one(params, 'mintime');
-    if (min === undefined || !/^\d{1,10}$/.test(min)) return badRequest("'mintime' must be a timestamp in seconds");
-    if (Number(min) * 1000 < baseNow - RETENTION_MS) return badRequest('mintime must be within the past 180 days');
-    const start = ds.lowerBound(Number(min) * 1000);
-    const end = ds.upperBound(baseNow - SETTLE_MS);
-    const out: Rec[] = [];
-    for (let i = start; i < end && out.length < info.maxLimit; i++) out.push(ds.record(i));
-    return new Reply(200, { stat: 'OK', response: out });
-  }
-
-  function serveWindow(info: EndpointInfo, ds: DataSet, params: Map<string, string[]>, baseNow: number): Reply {
-    const min = one(params, 'mintime');
-    const max = one(params, 'maxtime');
-    if (min === undefined || max === undefined) return badRequest("'mintime' and 'maxtime' are required");
-    if (!/^\d{13}$/.test(min) || !/^\d{13}$/.test(max)) return badRequest("'mintime' and 'maxtime' must be timestamps in milliseconds");
-    const minT = Number(min);
-    let maxT = Number(max);
-    if (maxT <= minT) return badRequest("'maxtime' must be strictly greater than 'mintime'");
-    if (minT < baseNow - RETENTION_MS) return badRequest('mintime must be within the past 180 days');
-    if (maxT > baseNow - SETTLE_MS) {
-      if ((opts.recentPolicy ?? 'error') === 'error') return badRequest('maxtime must be at least 2 minutes in the past');
-      maxT = baseNow - SETTLE_MS;
-    }
-    const limitRaw = one(params, 'limit');
-    const limit = limitRaw === undefined ? (info.token === 'index' ? 50 : 100) : /^\d+$/.test(limitRaw) ? Number(limitRaw) : NaN;
-    if (!(limit >= 1 && limit <= info.maxLimit)) return badRequest(`'limit' must be between 1 and ${info.maxLimit}`);
-    const lo = ds.lowerBound(minT);
-    const hi = ds.upperBound(maxT);
-    const total = Math.max(0, hi - lo);
-    let start = lo;
-    let end = hi;
-    const desc = info.token !== 'index' && (one(params, 'sort') ?? 'ts:desc') === 'ts:desc';
-    if (info.token === 'index') {
-      const off = one(params, 'offset');
-      if (off !== undefined) {
-        if (!/^\d+$/.test(off)) return badRequest("'offset' must be a non-negative integer");
-        start = lo + Number(off);
-      }
-    } else {
-      const off = one(params, 'next_offset');
-      if (off !== undefined) {
-        const m = /^(\d{13}),(.+)$/.exec(off);
-        const idx = m?.[2] !== undefined ? ds.indexOf(m[2]) : undefined;
-        if (idx === undefined || ds.timeMs(idx) !== Number(m?.[1])) return badRequest("'next_offset' is not a valid offset");
-        if (desc) end = Math.min(end, opts.inclusiveOffset === true ? idx + 1 : idx);
-        else start = Math.max(start, opts.inclusiveOffset === true ? idx : idx + 1);
-      }
-    }
-    const idx: number[] = [];
-    if (desc) for (let i = end - 1; i >= start && idx.length < limit; i--) idx.push(i);
-    else for (let i = start; i < end && idx.length < limit; i++) idx.push(i);
-    const items = idx.map((i) => ds.record(i));
-    const last = idx[idx.length - 1];
-    const more = last !== undefined && (desc ? last > start : last < end - 1);
-    const metadata: Rec = { total_objects: total };
-    if (info.token === 'index') {
-      if (more) metadata.next_offset = start - lo + idx.length;
-    } else {
-      metadata.next_offset = more && last !== undefined ? (info.token === 'pair' ? [String(ds.timeMs(last)), ds.id(last)] : `${ds.timeMs(last)},${ds.id(last)}`) : null;
-    }
-    return new Reply(200, { stat: 'OK', response: { [info.listKey ?? 'items']: items, metadata } });
-  }
-
   function route(method: string, path: string, params: Map<string, string[]>, baseNow: number): Reply {
     if (path === '/accounts/v1/account/list') {
       if (method !== 'POST') return fail(405, 40501, 'Method not allowed');
@@ -301,7 +230,9 @@ export async function startMockDuoApi(opts: MockOptions): Promise<MockDuoApi> {
       return fail(429, 42901, 'Too Many Requests');
     }
     const ds = dataSet(info.endpoint, account);
-    return info.paging === 'v1' ? serveV1(info, ds, params, baseNow) : serveWindow(info, ds, params, baseNow);
+    const rules = { baseNow, inclusiveOffset: opts.inclusiveOffset === true, recentPolicy: opts.recentPolicy ?? 'error', bad: badRequest };
+    const page = info.paging === 'v1' ? serveV1(info, ds, params, rules) : serveWindow(info, ds, params, rules);
+    return new Reply(page.status, page.body);
   }
 
   function send(res: ServerResponse, reply: Reply, mockNow: number, fault: { fault: MockFault; ms: number | undefined } | undefined): void {

@@ -6,7 +6,7 @@
  */
 import type { DuoApiSourceConfig } from '../../config/schema.js';
 import type { Emit } from '../source.js';
-import { RelayError, ErrorCodes, isRelayError } from '../../errors.js';
+import { RelayError, ErrorCodes, isRelayError, errorMessage } from '../../errors.js';
 import { Backoff, sleep } from '../../ops/backoff.js';
 import { openHost, lanesFor, targetFor, type DuoApiContext } from './setup.js';
 import { listChildAccounts } from './accounts.js';
@@ -92,7 +92,7 @@ export async function runBackfill(cfg: DuoApiSourceConfig, ctx: BackfillContext)
           if (!transient || failures >= (ctx.maxFailures ?? 8)) throw err;
           const limited = isRelayError(err) && err.code === ErrorCodes.DUO_RATE_LIMIT;
           const delay = limited ? rate.next() : faults.next();
-          lane.logger.warn({ code: isRelayError(err) ? err.code : undefined, retry_in_ms: delay }, `${err instanceof Error ? err.message : String(err)} Backfill retries.`);
+          lane.logger.warn({ code: isRelayError(err) ? err.code : undefined, retry_in_ms: delay, failures }, `Backfill retries in ${delay} ms after: ${errorMessage(err)}`);
           await sleep(delay, abort.signal);
         }
       }

@@ -40,6 +40,8 @@ export interface DuoResult {
   response: unknown;
   /** Top-level `metadata`, when present (v2 logs keep theirs inside `response`). */
   metadata: unknown;
+  /** Duo's clock when it answered (the Date header, whole seconds), when given. */
+  dateMs?: number;
 }
 
 export class DuoClient {
@@ -47,7 +49,7 @@ export class DuoClient {
   readonly #dispatcher: Dispatcher;
   readonly #now: () => number;
   #closed = false;
-  #clockOffsetMs = 0;
+  #clockOffsetMs: number | undefined;
 
   constructor(o: DuoClientOptions) {
     this.#o = o;
@@ -129,11 +131,11 @@ export class DuoClient {
     }
     const stat = typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>).stat : undefined;
     const respDate = Date.parse(header(res.headers.date) ?? '');
+    // Any answer tells Duo's time. Date has whole seconds, so this reads up to 1 s low: the safe side.
+    if (Number.isFinite(respDate)) this.#clockOffsetMs = respDate - this.#now();
     if (res.statusCode === 200 && stat === 'OK') {
-      // Date has whole seconds, so this reads up to 1 s low: on the safe side for maxtime.
-      if (Number.isFinite(respDate)) this.#clockOffsetMs = respDate - this.#now();
       const env = parsed as Record<string, unknown>;
-      return { response: env.response, metadata: env.metadata };
+      return { response: env.response, metadata: env.metadata, ...(Number.isFinite(respDate) ? { dateMs: respDate } : {}) };
     }
     // The Date header has one-second resolution, so a skew under a second reads as 0.
     const skewMs = Number.isFinite(respDate) ? respDate - Math.floor(sentAt / 1000) * 1000 : undefined;
@@ -149,8 +151,8 @@ export class DuoClient {
     return transportError(lbl, err, phase);
   }
 
-  /** Duo's clock minus ours, from the last successful response's Date header. */
-  get clockOffsetMs(): number {
+  /** Duo's clock minus ours, from the last response's Date header; undefined before any answer. */
+  get clockOffsetMs(): number | undefined {
     return this.#clockOffsetMs;
   }
 

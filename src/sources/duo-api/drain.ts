@@ -119,6 +119,18 @@ function same(a: Cursor, b: Cursor): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
 }
 
+/**
+ * Where the next window starts: after this one, unless Duo's own clock (the last page's Date) shows
+ * it had not settled that far yet, in which case the unsettled tail is asked for again next time
+ * (records already delivered are dropped by id). Under a second of difference is the Date's resolution.
+ */
+function windowEnd(bounds: { mintime_ms: number; maxtime_ms: number }, duoDateMs: number | undefined): number {
+  if (duoDateMs === undefined) return bounds.maxtime_ms;
+  const settled = duoDateMs - DUO_SETTLE_MS;
+  if (settled + 1000 >= bounds.maxtime_ms) return bounds.maxtime_ms;
+  return Math.max(bounds.mintime_ms - 1, settled);
+}
+
 export async function drain(d: DrainDeps, start: Cursor): Promise<DrainResult> {
   return d.spec.paging === 'mintime-v1' ? drainV1(d, start) : drainWindows(d, start);
 }
@@ -184,39 +196,28 @@ async function drainWindows(d: DrainDeps, start: Cursor): Promise<DrainResult> {
   }
   let pages = 0;
   let events = 0;
-  const fetchPage = (token: string | null): Promise<DuoResult> => {
+  while (!d.signal.aborted) {
     const params: DuoParams = { mintime: String(bounds.mintime_ms), maxtime: String(bounds.maxtime_ms), limit: String(d.spec.limit) };
     // Trust Monitor pages by offset alone; the v2 logs need ascending order for a forward-moving cursor.
     if (d.spec.offsetParam === 'next_offset') params.sort = 'ts:asc';
-    if (token !== null) params[d.spec.offsetParam] = token;
-    const p = d.fetch(params, d.signal);
-    // Marked handled now: a prefetch may fail while the previous page is being handed off.
-    p.catch(() => undefined);
-    return p;
-  };
-  let pending: Promise<DuoResult> | undefined = d.signal.aborted ? undefined : fetchPage(offset);
-  while (pending !== undefined) {
-    const res = await pending;
-    pending = undefined;
+    if (offset !== null) params[d.spec.offsetParam] = offset;
+    const res = await d.fetch(params, d.signal);
     const rows = rowsOf(d, res);
     pages++;
     const nextOffset = d.spec.nextOffset(res.response, res.metadata);
     if (nextOffset !== null && nextOffset === offset) {
       throw new DuoApiError(ErrorCodes.DUO_RESPONSE, `Duo returned the same ${d.spec.offsetParam} twice for ${d.spec.path} on ${d.target.host}; stopping this cycle to avoid a loop.`);
     }
-    // Ask for the next page while this one is handed off, so Duo and we work at the same time. Its
-    // records are only read after this page's cursor is committed; if it fails, it fails then.
-    if (nextOffset !== null && !d.signal.aborted) pending = fetchPage(nextOffset);
     const page = readPage(d, rows, cur);
     const next =
       nextOffset !== null
         ? withLast({ mintime_ms: bounds.mintime_ms, window: { ...bounds, offset: nextOffset } }, page)
-        : withLast({ mintime_ms: bounds.maxtime_ms + 1 }, page);
+        : withLast({ mintime_ms: windowEnd(bounds, res.dateMs) + 1 }, page);
     if (page.records.length > 0 || !same(next, cur)) await d.deliver(page.records, page.ids, next);
     events += page.records.length;
     d.onPage?.(page.records.length, next);
     cur = next;
-    if (nextOffset === null || d.signal.aborted) break;
+    if (nextOffset === null) break;
     offset = nextOffset;
   }
   return { cursor: cur, pages, events };

@@ -67,7 +67,7 @@ export class Lane {
         target: d.target,
         // When Duo's clock is behind ours, a maxtime from our clock would ask for records Duo has not
         // settled yet, and the next window would start past them: go by Duo's clock then.
-        now: () => d.now() + Math.min(0, d.client.clockOffsetMs),
+        now: () => d.now() + Math.min(0, d.client.clockOffsetMs ?? 0),
         seen: this.#seen,
         signal,
         fetch: (params, sig) => this.#fetch(params, sig),

@@ -4,7 +4,7 @@
  * a lock whose process is gone (kill -9, crash) is taken over.
  */
 import { open, readFile, unlink, writeFile, mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { RelayError, ErrorCodes, systemCode, errorMessage } from '../../errors.js';
 import { hostFileTag } from './cursor.js';
 
@@ -32,7 +32,7 @@ export class HostLock {
     if (held.has(this.path)) {
       throw new RelayError(ErrorCodes.CONFIG, `Two duo-api sources in this process poll the same host with state dir ${this.path}; keep one source per Duo host.`);
     }
-    await mkdir(join(this.path, '..'), { recursive: true });
+    await mkdir(dirname(this.path), { recursive: true });
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
         const fh = await open(this.path, 'wx', 0o600);

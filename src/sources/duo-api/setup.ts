@@ -85,7 +85,8 @@ export function lanesFor(
   commitIf?: (stored: Cursor | undefined, next: Cursor) => boolean,
 ): Lane[] {
   const now = ctx.now ?? Date.now;
-  return cfg.logs.map((log) => {
+  // A log listed twice would be two lanes writing one cursor.
+  return [...new Set(cfg.logs)].map((log) => {
     const spec = endpointFor(log, cfg.telephony_version);
     const key = cursorKey(target.account, spec.log);
     return new Lane({

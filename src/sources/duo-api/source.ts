@@ -69,8 +69,7 @@ export class DuoApiSource implements Source {
     this.#abort.signal.addEventListener('abort', onParent, { once: true });
     const now = (this.#ctx.now ?? Date.now)();
     const start = (key: string): Cursor => opened.cursors.get(key) ?? { mintime_ms: now - this.#initialWindowMs, seen: [] };
-    const ctx = account !== null ? { ...this.#ctx, logger: this.#ctx.logger.child({ account }) } : this.#ctx;
-    const lanes = lanesFor(this.#cfg, ctx, opened, targetFor(account, host), emit, start);
+    const lanes = lanesFor(this.#cfg, this.#ctx, opened, targetFor(account, host), emit, start);
     const polls = lanes.map((lane) =>
       pollLane(lane, {
         pollIntervalMs: this.#cfg.poll_interval_ms,

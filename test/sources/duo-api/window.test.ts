@@ -82,3 +82,41 @@ t.test('a window narrower than 5 s is left for a later cycle', async (t) => {
   t.ok(await waitFor(() => (mock.stats().byPath['/admin/v2/logs/authentication'] ?? 0) >= 1, 3000), 'asks once the window is 6 s wide');
   t.same(mock.stats().badRequests, []);
 });
+
+t.test("Duo's clock 90 s behind ours: windows follow Duo's clock, the unsettled tail is asked again, nothing lost", async (t) => {
+  // Duo hides what it has not settled (as its docs say); our first window, made before we know Duo's
+  // clock, reaches 90 s too far and must not skip those records.
+  const duoNow = (): number => Date.now() - 90_000;
+  const mock = await startMockDuoApi({ ikey: IKEY, skey: SKEY, events: { authentication: 1200 }, now: duoNow, spanMs: 20 * 60_000, endAgoMs: -10 * 60_000, recentPolicy: 'hide' });
+  t.teardown(() => mock.close());
+  const rec = recorder();
+  const source = createDuoApiSource(mockConfig(mock, { poll_interval_ms: 100 }, { logs: ['authentication'] }), { stateDir: tmpState(), logger: captureLogger().logger, skey: SKEY, userAgent: UA });
+  t.teardown(() => source.close());
+  await source.start(rec.emit);
+  await sleepMs(2500);
+  const want = mock.settledKeys('authentication');
+  t.ok(await waitFor(() => rec.records.length >= want.length, 5000), `caught up with what Duo settled (${want.length})`);
+  await source.close();
+  const got = rec.records.map((r) => recordKey('authentication', r.record ?? {}));
+  t.equal(new Set(got).size, got.length, 'the re-asked tail brought no duplicate');
+  t.same(want.filter((k) => !got.includes(k)), [], 'no gap');
+  t.same(mock.stats().badRequests, []);
+});
+
+t.test('every attempt is signed with a fresh Date', async (t) => {
+  let clock = Date.now();
+  const now = (): number => clock;
+  const mock = await startMockDuoApi({ ikey: IKEY, skey: SKEY, events: { authentication: 50 }, now, dateToleranceMs: 60_000 });
+  t.teardown(() => mock.close());
+  mock.inject('http500');
+  const rec = recorder();
+  const log = captureLogger();
+  const source = createDuoApiSource(mockConfig(mock, { poll_interval_ms: 100 }, { logs: ['authentication'] }), { stateDir: tmpState(), logger: log.logger, skey: SKEY, userAgent: UA, now });
+  t.teardown(() => source.close());
+  await source.start(rec.emit);
+  t.ok(await waitFor(() => log.lines.some((l) => l.code === 'DR_ERR_DUO_API'), 5000), 'the first attempt failed');
+  // Ten minutes pass before the retry: a reused Date would now be refused (tolerance 60 s).
+  clock += 10 * 60_000;
+  t.ok(await waitFor(() => rec.records.length === 50, 5000), 'the retry carried a current Date');
+  t.equal(mock.stats().badDates, 0);
+});
