@@ -35,7 +35,7 @@ export function writeProxyLog(path: string, lines: number): number {
   for (let i = 0; i < lines; i++) {
     const ts = new Date(base + i).toISOString().replace('Z', `${String(i % 1000).padStart(3, '0')}Z`);
     const line = JSON.stringify({
-      timestamp: ts, msg: 'Primary authentication successful - Authenticated via RADIUS with primary credentials and Duo Push approved on the enrolled device',
+      timestamp: ts, msg: 'Duo Push approved for RADIUS.',
       username: `user${i % 5000}@corp.example.com`, auth_stage: 'Primary authentication', status: i % 7 === 0 ? 'Reject' : 'Allow',
       client_ip: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, server_section: 'radius_server_auto', server_section_ikey: 'DIXXXXXXXXXXXXXXXXXX',
       factor: 'duo_push', hostname: 'authproxy01.corp.example.com', seq: i,

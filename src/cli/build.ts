@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Config, DestinationConfig } from '../config/schema.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { Destination } from '../destinations/destination.js';
+import type { DestinationContext } from '../destinations/context.js';
 import type { Source } from '../sources/source.js';
 import type { Logger } from '../ops/logger.js';
 import type { Metrics } from '../ops/metrics.js';
@@ -30,16 +31,14 @@ export function buildDestinations(config: Config, logger: Logger, metrics?: Metr
     const log = logger.child({ destination: name });
     if (cfg.type === 'stdout') return createStdoutDestination({ ...cfg, name }, { format });
     const named = { ...cfg, name };
-    if (cfg.transport === 'relp') return createRelpDestination(named, { logger: log, format });
-    return createSyslogDestination(named, {
-      logger: log,
-      format,
-      onEvent: (what, n, code) => {
-        if (metrics === undefined) return;
-        if (what === 'reconnect') metrics.reconnects.inc({ destination: name }, n);
-        else if (what === 'error') metrics.errors.inc({ component: name, code: code ?? 'unknown' }, n);
-      },
-    });
+    const onEvent: DestinationContext['onEvent'] = (what, n, code) => {
+      if (metrics === undefined) return;
+      if (what === 'reconnect') metrics.reconnects.inc({ destination: name }, n);
+      else if (what === 'error') metrics.errors.inc({ component: name, code: code ?? 'unknown' }, n);
+      else if (what === 'replayed') metrics.replayed.inc({ destination: name }, n);
+    };
+    if (cfg.transport === 'relp') return createRelpDestination(named, { logger: log, format, onEvent });
+    return createSyslogDestination(named, { logger: log, format, onEvent });
   });
 }
 

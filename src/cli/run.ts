@@ -10,8 +10,22 @@ import { buildHandoff } from '../pipeline/build-handoff.js';
 import { errorMessage } from '../errors.js';
 import { VERSION } from '../version.js';
 
-/** `duo-relay run`: resolves with the exit code once the relay has stopped. */
-export async function runRelay(loaded: LoadedConfig, logger: Logger, signals: NodeJS.EventEmitter = process): Promise<number> {
+/** Grace past shutdown_timeout_ms before a stuck shutdown is cut short (a bug, never the normal path). */
+const HARD_EXIT_GRACE_MS = 1000;
+
+/**
+ * `duo-relay run`: resolves with the exit code once the relay has stopped.
+ *
+ * `exit` ends the process at once: the second signal, and the safety net when shutdown overruns
+ * its deadline or something keeps the event loop alive after a clean stop. It defaults to
+ * process.exit only when the signals are the process's own (in-process tests pass an emitter).
+ */
+export async function runRelay(
+  loaded: LoadedConfig,
+  logger: Logger,
+  signals: NodeJS.EventEmitter = process,
+  exit: ((code: number) => void) | undefined = signals === process ? (code) => process.exit(code) : undefined,
+): Promise<number> {
   const { config } = loaded;
   await mkdir(config.state_dir, { recursive: true, mode: 0o750 });
   const metrics = new Metrics({ defaultMetrics: true });
@@ -27,34 +41,57 @@ export async function runRelay(loaded: LoadedConfig, logger: Logger, signals: No
 
   return new Promise<number>((resolve) => {
     let stopping = false;
+    let done = false;
+    const finish = (code: number, hard: boolean): void => {
+      if (done) return;
+      done = true;
+      resolve(code);
+      if (exit === undefined) return;
+      // Pending log lines first (the file destination is asynchronous), with a bound.
+      const end = (): void => exit(code);
+      if (hard) {
+        setTimeout(end, 200).unref();
+        logger.flush(end);
+      } else {
+        // A clean stop leaves nothing running; a handle someone forgot must not hold the exit.
+        setTimeout(end, HARD_EXIT_GRACE_MS).unref();
+      }
+    };
     const stop = (signal: string): void => {
       if (stopping) {
-        logger.warn({ signal }, 'Second signal: stopping now without draining.');
+        logger.warn({ signal }, 'Second signal: stopping now without draining; queued records are delivered on the next start.');
         pipeline.destroy();
-        resolve(1);
+        finish(1, true);
         return;
       }
       stopping = true;
       logger.info({ signal, timeoutMs: config.shutdown_timeout_ms }, 'Stopping: no new reads, flushing, writing checkpoints.');
+      setTimeout(() => {
+        if (done) return;
+        logger.error({ timeoutMs: config.shutdown_timeout_ms }, 'Shutdown overran its deadline; exiting now. Uncommitted records are read again on the next start.');
+        pipeline.destroy();
+        finish(1, true);
+      }, config.shutdown_timeout_ms + HARD_EXIT_GRACE_MS).unref();
       pipeline.close(config.shutdown_timeout_ms).then(
         () => {
           logger.info('Stopped cleanly.');
-          resolve(0);
+          finish(0, false);
         },
         (err: unknown) => {
           logger.error({ err: errorMessage(err) }, 'Shutdown failed; uncommitted records are read again on the next start.');
-          resolve(1);
+          finish(1, false);
         },
       );
     };
-    signals.once('SIGTERM', () => stop('SIGTERM'));
-    signals.once('SIGINT', () => stop('SIGINT'));
+    // on, not once: a second signal must reach stop() (and never Node's default handler).
+    signals.on('SIGTERM', () => stop('SIGTERM'));
+    signals.on('SIGINT', () => stop('SIGINT'));
     pipeline.start(sources).then(
       () => logger.info({ version: VERSION, sources: sources.map((s) => s.name), destinations: destinations.map((d) => d.name) }, 'Relay started.'),
       (err: unknown) => {
         logger.error({ err: errorMessage(err) }, 'Relay failed to start.');
         pipeline.destroy();
-        resolve(1);
+        finish(1, true);
       },
     );
   });

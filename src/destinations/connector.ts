@@ -72,6 +72,8 @@ export class Connection {
   #settleMs: number;
   #reason: RelayError | undefined;
   #ending = false;
+  /** The peer closed its side (FIN), i.e. it read everything up to our FIN when we were ending. */
+  #peerEnded = false;
   #listeners = new Set<DeathListener>();
 
   /** `raw` is the TCP socket under a TLS socket (its errors must be seen too); the same socket for plain TCP. */
@@ -86,7 +88,10 @@ export class Connection {
       this.#die(new RelayError(ErrorCodes.PEER_CLOSED, `${peer} sent ${chunk.length} unexpected bytes; a syslog receiver never answers, so the connection is treated as broken.`));
     });
     const onError = (err: Error): void => this.#die(this.#peerGone(`failed (${systemCode(err) ?? 'error'}: ${err.message})`, err));
-    socket.on('end', () => this.#die(this.#peerGone('closed the connection (FIN)', undefined)));
+    socket.on('end', () => {
+      this.#peerEnded = true;
+      this.#die(this.#peerGone('closed the connection (FIN)', undefined));
+    });
     socket.on('error', onError);
     socket.on('close', () => this.#die(this.#peerGone('closed the connection', undefined)));
     if (raw !== socket) raw.on('error', onError);
@@ -183,14 +188,15 @@ export class Connection {
   }
 
   /** Graceful close: TLS close_notify, then FIN; destroys after `timeoutMs` if the peer does not close. */
-  end(timeoutMs: number): Promise<void> {
-    if (this.#reason !== undefined) return Promise.resolve();
+  /** Sends FIN (close_notify first on TLS); resolves true when the peer answered with its own FIN in time. */
+  end(timeoutMs: number): Promise<boolean> {
+    if (this.#reason !== undefined) return Promise.resolve(false);
     this.#ending = true;
-    return new Promise<void>((resolve) => {
+    return new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => this.destroy(), timeoutMs);
       this.onDeath(() => {
         clearTimeout(timer);
-        resolve();
+        resolve(this.#peerEnded);
       });
       this.#socket.end();
     });

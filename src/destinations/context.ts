@@ -6,6 +6,6 @@ export interface DestinationContext {
   logger: Logger;
   /** Event → one wire message (RFC 5424, CEF…); chosen once per destination. */
   format: (ev: RelayEvent) => string;
-  /** Metrics hook: events delivered, reconnect attempts, failures by code. Optional. */
-  onEvent?: (name: 'sent' | 'reconnect' | 'error', n: number, code?: string) => void;
+  /** Metrics hook: events delivered, reconnect attempts, failures by code, events sent again after a lost connection. Optional. */
+  onEvent?: (name: 'sent' | 'reconnect' | 'error' | 'replayed', n: number, code?: string) => void;
 }

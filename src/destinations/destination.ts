@@ -15,6 +15,14 @@ export interface Destination {
   /** Connects eagerly where that makes sense; never throws for transient faults. */
   start(): Promise<void>;
   send(batch: readonly RelayEvent[]): Promise<void>;
+  /**
+   * Events of resolved sends that the destination may still have to send again: plain syslog has
+   * no receiver ack, so batches written within settle_ms before a connection loss are resent
+   * (replay-window.ts) — until then they are not durable, and a disk queue must not move its cursor
+   * past them (a crash would lose them). The most recent events sent are the ones held. 0 after a
+   * clean close; after destroy() the events it gave up stay counted. Absent: 0.
+   */
+  unconfirmed?(): number;
   /** One connection attempt and one test event, with a clear error (for `test-destination`). */
   probe?(event: RelayEvent): Promise<void>;
   /** Flushes, sends TLS close_notify, closes. Idempotent. */

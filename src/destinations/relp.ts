@@ -367,7 +367,12 @@ class Relp implements RelpDestination {
       this.#pending = [...live, ...this.#pending];
       return;
     }
-    for (const m of live) if (m.tries > 0) this.#stats.resent++;
+    let resent = 0;
+    for (const m of live) if (m.tries > 0) resent++;
+    if (resent > 0) {
+      this.#stats.resent += resent;
+      this.#ctx.onEvent?.('replayed', resent);
+    }
   }
 
   #onResponse(m: Msg, ok: boolean, code: number, text: string, peer: string): void {

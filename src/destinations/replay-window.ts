@@ -7,6 +7,9 @@
  * failure noticed within the window loses nothing (duplicates carry the same event id). Only a crash
  * of the relay itself inside that window can still lose those events. Memory stays bounded by
  * `maxBytes` (oldest entries leave first).
+ *
+ * `onRelease` gets each buffer that leaves the window without being queued for a resend, so its
+ * memory can be reused (frame-encoder.ts); nothing here refers to it afterwards.
  */
 interface Entry {
   buf: Buffer;
@@ -21,14 +24,20 @@ export class ReplayWindow {
   #recentBytes = 0;
   #pending: Entry[] = [];
 
-  constructor(windowMs: number, maxBytes: number) {
+  readonly #onRelease: ((buf: Buffer) => void) | undefined;
+
+  constructor(windowMs: number, maxBytes: number, onRelease?: (buf: Buffer) => void) {
     this.windowMs = windowMs;
     this.#maxBytes = maxBytes;
+    this.#onRelease = onRelease;
   }
 
   /** A batch was acknowledged at `now` (performance.now()). */
   written(buf: Buffer, events: number, now: number): void {
-    if (this.windowMs <= 0) return;
+    if (this.windowMs <= 0) {
+      this.#onRelease?.(buf);
+      return;
+    }
     this.#recent.push({ buf, events, at: now });
     this.#recentBytes += buf.length;
     this.#prune(now);
@@ -41,6 +50,7 @@ export class ReplayWindow {
       const e = this.#recent[drop] as Entry;
       if (e.at >= cutoff && this.#recentBytes <= this.#maxBytes) break;
       this.#recentBytes -= e.buf.length;
+      this.#onRelease?.(e.buf);
       drop++;
     }
     if (drop > 0) this.#recent.splice(0, drop);
@@ -55,6 +65,14 @@ export class ReplayWindow {
     this.#recent = [];
     this.#recentBytes = 0;
     return events;
+  }
+
+  /** Events written within the window at `now` plus those waiting for a resend. */
+  held(now: number): number {
+    this.#prune(now);
+    let n = this.pendingEvents;
+    for (const e of this.#recent) n += e.events;
+    return n;
   }
 
   get pendingEvents(): number {

@@ -18,6 +18,7 @@ import type { DestinationContext } from './context.js';
 import { RelayError, ErrorCodes, isRelayError, errorMessage } from '../errors.js';
 import { Backoff, sleep } from '../ops/backoff.js';
 import { batchFramer, type BatchFramer } from './frame.js';
+import { FrameEncoder } from './frame-encoder.js';
 import { connect, type Connection } from './connector.js';
 import { loadTlsMaterial, type TlsMaterial } from './tls-material.js';
 import { OutageLog } from './outage.js';
@@ -28,8 +29,13 @@ import { performance } from 'node:perf_hooks';
 const PROBE_MIN_SETTLE_MS = 200;
 /** close(): how long the peer gets to answer our close_notify/FIN. */
 const END_TIMEOUT_MS = 2000;
-/** Cap on acknowledged bytes kept for a resend after a peer failure. */
-const REPLAY_MAX_BYTES = 64 * 1024 * 1024;
+/**
+ * Cap on acknowledged bytes kept for a resend after a peer failure. Bytes a dying peer can still
+ * hold are those in our socket send buffer and its receive buffer (Linux autotunes them up to
+ * 4 MiB and 6 MiB by default); anything older reached the receiving process. 16 MiB covers both
+ * with room to spare, where 64 MiB was mostly resident memory that bought nothing.
+ */
+const REPLAY_MAX_BYTES = 16 * 1024 * 1024;
 const EMPTY = Buffer.alloc(0);
 
 interface HostPort {
@@ -49,6 +55,7 @@ export class StreamSyslogDestination implements Destination {
   #hosts: HostPort[];
   #hostIdx = 0;
   #frame: BatchFramer;
+  #encoder: FrameEncoder;
   #backoff: Backoff;
   #outage: OutageLog;
   #material: Promise<TlsMaterial | undefined> | undefined;
@@ -66,6 +73,8 @@ export class StreamSyslogDestination implements Destination {
   #replayScheduled = false;
   /** close() finished waiting: nothing may open a connection any more. */
   #drained = false;
+  /** What the replay window still held when destroy() dropped it (see unconfirmed()). */
+  #unconfirmedAtDestroy = 0;
 
   constructor(cfg: SyslogDestinationConfig, ctx: DestinationContext) {
     if (cfg.transport !== 'tcp' && cfg.transport !== 'tls') {
@@ -76,9 +85,10 @@ export class StreamSyslogDestination implements Destination {
     this.name = cfg.name ?? `${cfg.transport}://${cfg.host}:${cfg.port}`;
     this.#hosts = [{ host: cfg.host, port: cfg.port }, ...cfg.failover];
     this.#frame = batchFramer(cfg.framing);
+    this.#encoder = new FrameEncoder(cfg.framing);
     this.#backoff = new Backoff(cfg.backoff);
     this.#outage = new OutageLog(ctx.logger);
-    this.#replay = new ReplayWindow(cfg.settle_ms, REPLAY_MAX_BYTES);
+    this.#replay = new ReplayWindow(cfg.settle_ms, REPLAY_MAX_BYTES, (buf) => this.#encoder.recycle(buf));
   }
 
   /** Reads the TLS files (config errors surface here) and opens the first connection in the background. */
@@ -96,15 +106,24 @@ export class StreamSyslogDestination implements Destination {
     if (batch.length === 0) return Promise.resolve();
     let buf: Buffer;
     try {
-      const msgs = new Array<string>(batch.length);
-      for (let i = 0; i < batch.length; i++) msgs[i] = this.#ctx.format(batch[i] as RelayEvent);
-      buf = this.#frame(msgs);
+      // Each message is framed as soon as it is formatted (frame-encoder.ts): no batch of strings lives on.
+      const enc = this.#encoder;
+      const ctx = this.#ctx;
+      enc.begin(batch.length);
+      for (let i = 0; i < batch.length; i++) enc.push(ctx.format(batch[i] as RelayEvent));
+      buf = enc.finish();
     } catch (err: unknown) {
       return Promise.reject(err);
     }
     const p = this.#tail.then(() => this.#deliver(buf, batch.length));
     this.#tail = p.then(() => undefined, () => undefined);
     return p;
+  }
+
+  /** Events of resolved sends still in the replay window (Destination.unconfirmed). */
+  unconfirmed(): number {
+    if (this.#destroyed) return this.#unconfirmedAtDestroy;
+    return this.#replay.held(performance.now());
   }
 
   /** One connection to the primary host, one framed event, the settle window; no retry. */
@@ -149,7 +168,8 @@ export class StreamSyslogDestination implements Destination {
       this.#abort.abort(this.#closedError());
       const conn = this.#conn;
       this.#conn = undefined;
-      if (conn !== undefined) await conn.end(END_TIMEOUT_MS);
+      // The peer answered our FIN: it read every byte, so nothing in the window needs a resend.
+      if (conn !== undefined && (await conn.end(END_TIMEOUT_MS))) this.#replay.clear();
     })();
     return this.#closed;
   }
@@ -164,6 +184,7 @@ export class StreamSyslogDestination implements Destination {
     this.#wake.abort(closed);
     this.#conn?.destroy(closed);
     this.#conn = undefined;
+    this.#unconfirmedAtDestroy = this.#replay.held(performance.now());
     const lost = this.#replay.clear();
     if (lost > 0) {
       this.#ctx.logger.error({ events: lost }, 'Destroyed with events in the replay window: they may not have reached the SIEM and were acknowledged already.');
@@ -286,6 +307,7 @@ export class StreamSyslogDestination implements Destination {
         const resent = this.#replay.pendingEvents;
         this.#replay.replayed(replayCount);
         this.#ctx.logger.info({ peer: conn.peer, events: resent - this.#replay.pendingEvents }, 'Resent events acknowledged just before the connection failed.');
+        this.#ctx.onEvent?.('replayed', resent - this.#replay.pendingEvents);
       }
       this.#replay.written(out, events, performance.now());
       this.#backoff.reset();

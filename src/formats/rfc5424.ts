@@ -89,6 +89,16 @@ export function createRfc5424Formatter(opts: FormatOptions, ctx: FormatContext, 
   const stats = newStats();
   const fitter = new Fitter(opts.max_message_bytes, stats, ctx);
 
+  // The header text between HOSTNAME and the id (APP-NAME … `id="`) and after the id (`" kind=…] `)
+  // repeats from event to event: built once per change, so each message is a few pieces, not
+  // twenty (every piece of a concatenation costs again when the message is encoded).
+  let lastTag: string | undefined;
+  let lastMsgid: string | undefined;
+  let midText = '';
+  let lastKind: string | undefined;
+  let sdEndText = '';
+  let endText = '';
+
   const format = (ev: RelayEvent): string => {
     let ts = toRfc5424Timestamp(ev.time);
     let timeMark = '';
@@ -97,20 +107,40 @@ export function createRfc5424Formatter(opts: FormatOptions, ctx: FormatContext, 
       timeMark = ' timeSource="relay"';
       stats.timeSubstituted++;
     }
-    const head = priPrefix[severityOf(ev)] + ts + ' ';
-    const middle = ' ' + appOf(ev.tag) + ' ';
-    const tail = ' ' + msgidOf(ev.msgid) + ' ' + origin;
-    const sdEnd = '" kind="' + escapeSdValue(ev.kind) + '"';
+    if (ev.tag !== lastTag || ev.msgid !== lastMsgid) {
+      lastTag = ev.tag;
+      lastMsgid = ev.msgid;
+      midText = ' ' + appOf(ev.tag) + ' ' + procidConst + ' ' + msgidOf(ev.msgid) + ' ' + origin + duoOpen;
+    }
+    if (ev.kind !== lastKind) {
+      lastKind = ev.kind;
+      sdEndText = '" kind="' + escapeSdValue(ev.kind) + '"';
+      endText = sdEndText + ']' + msgSep;
+    }
     const host = hostOf(ev.host ?? ctx.fallbackHost);
     const id = sdValue(ev.id);
     const account = ev.account !== undefined ? sdValue(ev.account) : undefined;
-    const acc = account !== undefined ? ' account="' + account + '"' : '';
+    const pri = priPrefix[severityOf(ev)] as string;
     const msg = body(ev);
     // The SP and optional BOM belong with the header: a cut shortens only the body.
-    const prefix = head + host + middle + procidConst + tail + duoOpen + id + sdEnd + acc + timeMark + ']' + msgSep;
+    const end = account === undefined && timeMark === '' ? endText : sdEndText + (account !== undefined ? ' account="' + account + '"' : '') + timeMark + ']' + msgSep;
+    const prefix = pri + ts + ' ' + host + midText + id + end;
     const out = fitter.fit(ev, prefix, msg);
     if (out !== null) return out;
-    return shrink(ev, { head, middle, tail, sdEnd, timeMark, host, procid: procidConst, rawId: ev.id, id, rawAccount: ev.account, account }, msg);
+    const parts: PrefixParts = {
+      head: pri + ts + ' ',
+      middle: ' ' + appOf(ev.tag) + ' ',
+      tail: ' ' + msgidOf(ev.msgid) + ' ' + origin,
+      sdEnd: sdEndText,
+      timeMark,
+      host,
+      procid: procidConst,
+      rawId: ev.id,
+      id,
+      rawAccount: ev.account,
+      account,
+    };
+    return shrink(ev, parts, msg);
   };
 
   /** Cold path: header + SD exceed the limit by themselves; shorten fields in a fixed order. */

@@ -41,41 +41,68 @@ function daysIn(year: number, month: number): number {
 }
 
 /**
- * Scans `s` as a date-time. `strict` applies RFC 5424 (uppercase, ≤6 fraction digits, no
- * leap second); otherwise RFC 3339 with its tolerated variants. Returns null when invalid.
+ * Checks `s` as a date-time and, when `out` is given, fills it. `strict` applies RFC 5424
+ * (uppercase, ≤6 fraction digits, no leap second); otherwise RFC 3339 with its tolerated variants.
+ * Without `out` nothing is allocated: the formatter checks every event's time this way.
  */
-export function scanDateTime(s: string, strict: boolean): DateTimeParts | null {
-  if (s.length < 20) return null;
+function scan(s: string, strict: boolean, out: DateTimeParts | undefined): boolean {
+  if (s.length < 20) return false;
   const year = digits(s, 0, 4);
   const month = digits(s, 5, 2);
   const day = digits(s, 8, 2);
   const hour = digits(s, 11, 2);
   const minute = digits(s, 14, 2);
   const second = digits(s, 17, 2);
-  if (year < 0 || month < 1 || month > 12 || day < 1 || day > daysIn(year, month)) return null;
-  if (hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > (strict ? 59 : 60)) return null;
-  if (s[4] !== '-' || s[7] !== '-' || s[13] !== ':' || s[16] !== ':') return null;
-  const sep = s[10];
-  if (sep !== 'T' && (strict || (sep !== 't' && sep !== ' '))) return null;
+  if (year < 0 || month < 1 || month > 12 || day < 1 || day > daysIn(year, month)) return false;
+  if (hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > (strict ? 59 : 60)) return false;
+  if (s.charCodeAt(4) !== 45 || s.charCodeAt(7) !== 45 || s.charCodeAt(13) !== 58 || s.charCodeAt(16) !== 58) return false; // - - : :
+  const sep = s.charCodeAt(10);
+  if (sep !== 84 && (strict || (sep !== 116 && sep !== 32))) return false; // T, or t / space when lenient
   let i = 19;
-  let fraction = '';
-  if (s[i] === '.') {
-    const start = ++i;
+  let fractionStart = i;
+  let fractionEnd = i;
+  if (s.charCodeAt(i) === 46) {
+    fractionStart = ++i;
     while (i < s.length && s.charCodeAt(i) >= 48 && s.charCodeAt(i) <= 57) i++;
-    fraction = s.slice(start, i);
-    if (fraction.length === 0 || (strict && fraction.length > 6)) return null;
+    fractionEnd = i;
+    const n = fractionEnd - fractionStart;
+    if (n === 0 || (strict && n > 6)) return false;
   }
-  const z = s[i];
-  if (z === 'Z' || (!strict && z === 'z')) {
-    if (i + 1 !== s.length) return null;
-    return { year, month, day, hour, minute, second, fraction, offsetMinutes: 0, zulu: true };
+  const z = s.charCodeAt(i);
+  let offsetMinutes = 0;
+  let zulu = false;
+  if (z === 90 || (!strict && z === 122)) {
+    // Z, or z when lenient
+    if (i + 1 !== s.length) return false;
+    zulu = true;
+  } else {
+    if ((z !== 43 && z !== 45) || i + 6 !== s.length || s.charCodeAt(i + 3) !== 58) return false; // + - :
+    const oh = digits(s, i + 1, 2);
+    const om = digits(s, i + 4, 2);
+    if (oh < 0 || oh > 23 || om < 0 || om > 59) return false;
+    offsetMinutes = (z === 45 ? -1 : 1) * (oh * 60 + om);
   }
-  if ((z !== '+' && z !== '-') || i + 6 !== s.length || s[i + 3] !== ':') return null;
-  const oh = digits(s, i + 1, 2);
-  const om = digits(s, i + 4, 2);
-  if (oh < 0 || oh > 23 || om < 0 || om > 59) return null;
-  const offsetMinutes = (z === '-' ? -1 : 1) * (oh * 60 + om);
-  return { year, month, day, hour, minute, second, fraction, offsetMinutes, zulu: false };
+  if (out !== undefined) {
+    out.year = year;
+    out.month = month;
+    out.day = day;
+    out.hour = hour;
+    out.minute = minute;
+    out.second = second;
+    out.fraction = s.slice(fractionStart, fractionEnd);
+    out.offsetMinutes = offsetMinutes;
+    out.zulu = zulu;
+  }
+  return true;
+}
+
+/**
+ * Scans `s` as a date-time. `strict` applies RFC 5424 (uppercase, ≤6 fraction digits, no
+ * leap second); otherwise RFC 3339 with its tolerated variants. Returns null when invalid.
+ */
+export function scanDateTime(s: string, strict: boolean): DateTimeParts | null {
+  const p: DateTimeParts = { year: 0, month: 0, day: 0, hour: 0, minute: 0, second: 0, fraction: '', offsetMinutes: 0, zulu: false };
+  return scan(s, strict, p) ? p : null;
 }
 
 function pad2(n: number): string {
@@ -88,7 +115,7 @@ function pad2(n: number): string {
  */
 export function toRfc5424Timestamp(time: string | undefined): string | null {
   if (time === undefined) return null;
-  if (scanDateTime(time, true) !== null) return time;
+  if (scan(time, true, undefined)) return time;
   const p = scanDateTime(time, false);
   if (p === null) return null;
   let second = p.second;

@@ -23,5 +23,5 @@ export async function buildHandoff(config: Config, destinations: Destination[], 
     consumers: destinations.map((d) => d.name),
     logger: logger.child({ component: 'queue' }),
   });
-  return new QueuedHandoff(queue, destinations, metrics, logger);
+  return new QueuedHandoff(queue, destinations, metrics, logger, { waitOnFullDisk: config.queue.overflow === 'block' });
 }

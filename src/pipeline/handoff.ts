@@ -8,6 +8,8 @@ import type { RelayEvent } from '../event.js';
 export interface Handoff {
   start(): Promise<void>;
   accept(events: RelayEvent[]): Promise<void>;
+  /** Shutdown begins: an `accept` that waits for room (full queue) gives up with DR_ERR_CLOSED so its source can stop. */
+  unblock?(): void;
   /** Drains what can be drained before the deadline, then closes destinations. */
   close(deadline: number): Promise<void>;
   destroy(err?: Error): void;

@@ -53,6 +53,8 @@ export class Pipeline {
   async close(timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     const { logger } = this.parts;
+    // A source stuck on a full queue would hold its close until the timeout: refuse its batch instead.
+    this.parts.handoff.unblock?.();
     // Sources first: they finish the in-flight batch and write their checkpoints.
     const sourcesClosed = Promise.allSettled(this.#sources.map((s) => s.close()));
     const firstHalf = Math.max(0, (deadline - Date.now()) / 2);

@@ -96,30 +96,28 @@ export function normaliseIsoTime(s: string): string | undefined {
   if (day > daysInMonth(y1 * 100 + y2, month)) return undefined;
   let canonical = sep === 84;
   let i = 19;
-  let fraction = '';
+  // The fraction and offset text are cut out only for a non-canonical time (the hot path returns `s`).
+  let fractionStart = i;
+  let fractionEnd = i;
   if (i < n && s.charCodeAt(i) === 46) {
-    const start = ++i;
+    fractionStart = ++i;
     while (i < n && isDigit(s.charCodeAt(i))) i++;
-    if (i === start) return undefined;
-    if (i - start > MAX_FRACTION_DIGITS) {
-      canonical = false;
-      fraction = s.slice(start, start + MAX_FRACTION_DIGITS);
-    } else fraction = s.slice(start, i);
+    if (i === fractionStart) return undefined;
+    fractionEnd = i - fractionStart > MAX_FRACTION_DIGITS ? fractionStart + MAX_FRACTION_DIGITS : i;
+    if (fractionEnd !== i) canonical = false;
   }
-  let offset: string;
+  let offsetAt = -1;
+  let om = 0;
   if (i === n) {
-    offset = 'Z'; // no offset at all: Duo writes UTC (see the module comment)
-    canonical = false;
+    canonical = false; // no offset at all: Duo writes UTC (see the module comment)
   } else {
     const c = s.charCodeAt(i);
     if (c === 90 || c === 122) {
       if (i + 1 !== n) return undefined;
-      offset = 'Z';
       if (c === 122) canonical = false;
     } else if (c === 43 || c === 45) {
       const oh = num2(s, i + 1);
       if (oh < 0 || oh > 23) return undefined;
-      let om = 0;
       const rest = n - (i + 3);
       if (rest === 0) canonical = false;
       else if (rest === 3 && s.charCodeAt(i + 3) === 58) om = num2(s, i + 4);
@@ -128,11 +126,13 @@ export function normaliseIsoTime(s: string): string | undefined {
         canonical = false;
       } else return undefined;
       if (om < 0 || om > 59) return undefined;
-      offset = s.slice(i, i + 3) + ':' + (om < 10 ? '0' : '') + om;
+      offsetAt = i;
     } else return undefined;
   }
   if (canonical) return s;
-  return s.slice(0, 10) + 'T' + s.slice(11, 19) + (fraction === '' ? '' : '.' + fraction) + offset;
+  const offset = offsetAt < 0 ? 'Z' : s.slice(offsetAt, offsetAt + 3) + ':' + (om < 10 ? '0' : '') + om;
+  const fraction = fractionEnd > fractionStart ? '.' + s.slice(fractionStart, fractionEnd) : '';
+  return s.slice(0, 10) + 'T' + s.slice(11, 19) + fraction + offset;
 }
 
 /** Epoch number (unit from magnitude) → `YYYY-MM-DDThh:mm:ss[.ffffff]Z`, or undefined when out of range. */

@@ -240,6 +240,14 @@ export function flattenCloud(record: JsonObject): FlatRecord {
   return flatten(record, CLOUD_PATHS, true);
 }
 
+/**
+ * The flattened name of `key` inside the proxy object at path `parent` ('' = top level), before
+ * collision suffixes: the name `flattenProxy` gives it. proxy-fast.ts builds its layouts with it.
+ */
+export function proxyFieldName(parent: string, key: string): string {
+  return parent === '' ? rename(key) : PROXY_PATHS.join(parent, key);
+}
+
 /** Authentication Proxy authevents: `__` joiner (Twisted's `log_level.__class_uuid__` → `log_level____class_uuid__`). */
 export function flattenProxy(record: JsonObject): FlatRecord {
   return flatten(record, PROXY_PATHS, false);

@@ -27,6 +27,7 @@ import { resolveTags, tagFromTable, type TagTable } from './tag.js';
 import { flattenCloud, flattenProxy, safeJson } from './flatten.js';
 import { eventTime } from './event-time.js';
 import { eventId } from './event-id.js';
+import { ProxyFastPath } from './proxy-fast.js';
 
 export type RouteResult = { ok: true; event: RelayEvent } | { ok: false; dead: DeadLetter };
 
@@ -78,8 +79,34 @@ function unrecognised(record: JsonObject): string {
   return `${UNRECOGNISED_REASON} (keys: ${shown}${keys.length > MAX_KEYS_IN_REASON ? ', …' : ''}); replay it with --type if it is one`;
 }
 
-function routeOne(rec: SourceRecord, tags: TagTable, defaultHost: string | undefined): RouteResult {
+/**
+ * A proxy line from the tailer (kind and host known, text only) through the fast lane; undefined
+ * when the lane does not take it. Same event as routeOne would build: for authproxy the tag, id
+ * and time need no more than the flattened top-level scalars and the raw text.
+ */
+function routeProxyFast(rec: SourceRecord, text: string, host: string, tags: TagTable, fast: ProxyFastPath): RouteResult | undefined {
+  const fields = fast.flatten(text);
+  if (fields === undefined) return undefined;
+  const event: RelayEvent = {
+    kind: 'authproxy',
+    tag: tagFromTable(tags, 'authproxy', fields),
+    msgid: 'authproxy',
+    host,
+    time: eventTime(fields),
+    id: eventId('authproxy', fields, text, rec.account),
+    fields,
+    raw: text,
+  };
+  if (rec.account !== undefined) event.account = rec.account;
+  return { ok: true, event };
+}
+
+function routeOne(rec: SourceRecord, tags: TagTable, defaultHost: string | undefined, fast: ProxyFastPath): RouteResult {
   const text = rec.text;
+  if (rec.kind === 'authproxy' && rec.record === undefined && typeof text === 'string' && rec.host !== undefined) {
+    const r = routeProxyFast(rec, text, rec.host, tags, fast);
+    if (r !== undefined) return r;
+  }
   let record: JsonObject;
   let raw: string;
   if (rec.record !== undefined) {
@@ -131,10 +158,11 @@ function routeOne(rec: SourceRecord, tags: TagTable, defaultHost: string | undef
 export function createRouter(opts?: RouterOptions): { route(rec: SourceRecord): RouteResult } {
   const tags = resolveTags(opts?.tags);
   const defaultHost = opts?.defaultHost;
+  const fast = new ProxyFastPath();
   return {
     route(rec: SourceRecord): RouteResult {
       try {
-        return routeOne(rec, tags, defaultHost);
+        return routeOne(rec, tags, defaultHost, fast);
       } catch (err: unknown) {
         // A bug, not bad input: keep the record visible rather than crash the relay.
         let input = '';

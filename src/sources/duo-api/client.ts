@@ -46,7 +46,8 @@ export interface DuoResult {
 
 export class DuoClient {
   readonly #o: DuoClientOptions;
-  readonly #dispatcher: Dispatcher;
+  /** Built on the first call (undici loads lazily, see dispatcher.ts). */
+  #dispatcher: Promise<Dispatcher> | undefined;
   readonly #now: () => number;
   #closed = false;
   #clockOffsetMs: number | undefined;
@@ -54,7 +55,16 @@ export class DuoClient {
   constructor(o: DuoClientOptions) {
     this.#o = o;
     this.#now = o.now ?? Date.now;
-    this.#dispatcher = buildDispatcher({
+  }
+
+  /** Builds the HTTP dispatcher now, so a bad proxy or CA fails at startup rather than on the first poll. */
+  async ready(): Promise<void> {
+    await this.#getDispatcher();
+  }
+
+  #getDispatcher(): Promise<Dispatcher> {
+    const o = this.#o;
+    this.#dispatcher ??= buildDispatcher({
       ca: o.ca,
       proxy: o.proxy,
       connectTimeoutMs: o.connectTimeoutMs,
@@ -62,6 +72,7 @@ export class DuoClient {
       bodyTimeoutMs: o.bodyTimeoutMs,
       ...(o.env !== undefined ? { env: o.env } : {}),
     });
+    return this.#dispatcher;
   }
 
   async call(c: DuoCall): Promise<DuoResult> {
@@ -108,7 +119,8 @@ export class DuoClient {
     let text: string;
     try {
       try {
-        res = await this.#dispatcher.request({ origin: `https://${c.host}`, path, method: c.method, headers, ...(body !== undefined ? { body } : {}), signal: ac.signal });
+        const dispatcher = await this.#getDispatcher();
+        res = await dispatcher.request({ origin: `https://${c.host}`, path, method: c.method, headers, ...(body !== undefined ? { body } : {}), signal: ac.signal });
       } catch (err: unknown) {
         throw this.#failure(lbl, err, 'request', c.signal, ac.signal);
       }
@@ -159,12 +171,13 @@ export class DuoClient {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.#dispatcher.close();
+    const d = this.#dispatcher;
+    if (d !== undefined) await (await d).close();
   }
 
   destroy(): void {
     this.#closed = true;
-    this.#dispatcher.destroy().catch(() => undefined);
+    this.#dispatcher?.then((d) => d.destroy()).catch(() => undefined);
   }
 }
 

@@ -4,7 +4,7 @@
  * (honouring `NO_PROXY`).
  */
 import { rootCertificates } from 'node:tls';
-import { Agent, ProxyAgent, EnvHttpProxyAgent, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 
 export interface DispatcherOptions {
   /** Extra trusted CA, PEM text. */
@@ -24,7 +24,12 @@ export function proxyFromEnv(env: NodeJS.ProcessEnv): string | undefined {
   return v !== undefined && v !== '' ? v : undefined;
 }
 
-export function buildDispatcher(o: DispatcherOptions): Dispatcher {
+/**
+ * undici is loaded here, on first use, not at startup: a relay without a duo-api source never
+ * needs it, and it is the heaviest module of the process (about 100 ms and 20 MB RSS to load).
+ */
+export async function buildDispatcher(o: DispatcherOptions): Promise<Dispatcher> {
+  const { Agent, ProxyAgent, EnvHttpProxyAgent } = await import('undici');
   const env = o.env ?? process.env;
   // An extra CA must add to the system roots, not replace them: Duo's own certificate still has to verify.
   const tls = o.ca !== undefined ? { ca: [...rootCertificates, o.ca] } : {};

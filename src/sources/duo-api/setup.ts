@@ -63,6 +63,7 @@ export async function openHost(cfg: DuoApiSourceConfig, ctx: DuoApiContext): Pro
       ...(ctx.now !== undefined ? { now: ctx.now } : {}),
       ...(ctx.env !== undefined ? { env: ctx.env } : {}),
     });
+    await client.ready();
     return { lock, cursors, client };
   } catch (err: unknown) {
     await lock.release();
