@@ -469,6 +469,21 @@ export async function startRsyslog(opts: StartRsyslogOptions = {}): Promise<Rsys
       if (child?.pid === undefined || paused) return;
       process.kill(child.pid, 'SIGSTOP');
       paused = true;
+      // The stop is asynchronous: wait (bounded) until the kernel reports the process stopped, so
+      // bytes sent right after pause() are never read by a still-running rsyslogd.
+      const until = Date.now() + 1000;
+      const pause = new Int32Array(new SharedArrayBuffer(4));
+      while (Date.now() < until) {
+        let state = '';
+        try {
+          const stat = readFileSync(`/proc/${child.pid}/stat`, 'utf8');
+          state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+        } catch {
+          break;
+        }
+        if (state === 'T' || state === 't') break;
+        Atomics.wait(pause, 0, 0, 5);
+      }
     },
     resume: (): void => {
       if (child?.pid === undefined || !paused) return;
