@@ -4,7 +4,9 @@
  * loopback TLS receiver that counts octet-counted frames. Measured in the same run, into the same
  * receiver: the relay without the disk queue, the relay with it, and rsyslog's own
  * imfile → omfwd (octet-counted, TLS via gtls) when rsyslogd is installed.
- * Figures per run: events/s, MB/s (file bytes), CPU seconds and peak RSS of the forwarder.
+ * Figures per run: events/s, MB/s (file bytes), CPU seconds and peak RSS of the forwarder, and
+ * events/s after the first frame (what remains once start-up, the TLS handshake and, for the relay,
+ * the settle_ms wait of its first batch are out of the way).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type Server } from 'node:tls';
@@ -22,6 +24,8 @@ export interface PipelineFigures {
   mbPerSec: number;
   cpuSeconds: number;
   peakRssMb: number;
+  /** Events/s from the first frame received to the last: the rate once started (process start, TLS handshake and settle_ms left out). */
+  steadyEventsPerSec: number;
 }
 
 const MAIN = fileURLToPath(new URL('../src/main.js', import.meta.url));
@@ -105,16 +109,21 @@ async function measure(name: string, child: ChildProcess, rx: { count: () => num
   const start = process.hrtime.bigint();
   let last = { cpuSeconds: NaN, peakRssMb: NaN };
   const deadline = Date.now() + timeoutMs;
+  let first: { at: bigint; count: number } | undefined;
   while (rx.count() < events && Date.now() < deadline && child.exitCode === null) {
     await new Promise((r) => setTimeout(r, 20));
+    if (first === undefined && rx.count() > 0) first = { at: process.hrtime.bigint(), count: rx.count() };
     if (child.pid !== undefined) last = procStats(child.pid);
   }
-  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  const end = process.hrtime.bigint();
+  const seconds = Number(end - start) / 1e9;
   if (child.pid !== undefined) last = procStats(child.pid);
   child.kill('SIGKILL');
   const got = rx.count();
   if (got < events) process.stderr.write(`${name}: only ${got} of ${events} frames arrived within ${timeoutMs} ms\n`);
-  return { name, events: got, seconds, eventsPerSec: got / seconds, mbPerSec: (fileBytes * (got / events)) / 1e6 / seconds, cpuSeconds: last.cpuSeconds, peakRssMb: last.peakRssMb };
+  const steadySeconds = first !== undefined ? Number(end - first.at) / 1e9 : NaN;
+  const steadyEventsPerSec = first !== undefined && steadySeconds > 0 ? (got - first.count) / steadySeconds : NaN;
+  return { name, events: got, seconds, eventsPerSec: got / seconds, mbPerSec: (fileBytes * (got / events)) / 1e6 / seconds, cpuSeconds: last.cpuSeconds, peakRssMb: last.peakRssMb, steadyEventsPerSec };
 }
 
 function relayConfig(dir: string, log: string, port: number, pki: TestPki, queue: boolean): string {
@@ -176,7 +185,9 @@ export async function benchPipeline(lines = Number(process.env['BENCH_LINES'] ??
   }
   const out = [`pipeline: ${lines} proxy lines, ${(bytes / lines).toFixed(0)} B/line avg, ${(bytes / 1e6).toFixed(1)} MB, TLS to a loopback receiver`];
   for (const f of figures) {
-    out.push(`  ${f.name.padEnd(24)} ${Math.round(f.eventsPerSec).toString().padStart(8)} ev/s  ${f.mbPerSec.toFixed(1).padStart(6)} MB/s  cpu ${f.cpuSeconds.toFixed(2)} s  peak RSS ${f.peakRssMb.toFixed(0)} MB  (${f.events} in ${f.seconds.toFixed(2)} s)`);
+    out.push(
+      `  ${f.name.padEnd(24)} ${Math.round(f.eventsPerSec).toString().padStart(8)} ev/s  ${f.mbPerSec.toFixed(1).padStart(6)} MB/s  cpu ${f.cpuSeconds.toFixed(2)} s  peak RSS ${f.peakRssMb.toFixed(0)} MB  (${f.events} in ${f.seconds.toFixed(2)} s; ${Math.round(f.steadyEventsPerSec)} ev/s after the first frame)`,
+    );
   }
   const direct = figures.find((f) => f.name.includes('direct'));
   const queued = figures.find((f) => f.name.includes('queue'));

@@ -27,8 +27,8 @@ const INITIAL_BYTES_PER_MESSAGE = 1024;
 const HEADROOM = 1.25;
 /** A finished batch wasting more than this share of its buffer is copied to its exact size (the replay window keeps it). */
 const MAX_SLACK = 0.25;
-/** Spare buffers kept for reuse; more come back only when batches shrink or the window is cut. */
-const MAX_SPARES = 4;
+/** Spare buffers kept for reuse: in steady state one batch leaves the window per batch framed. */
+const MAX_SPARES = 2;
 
 function decimalDigits(n: number): number {
   let d = 1;

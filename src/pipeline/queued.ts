@@ -9,6 +9,7 @@ import { closeAll } from './direct.js';
 import { ErrorCodes, RelayError, errorMessage, isRelayError } from '../errors.js';
 import { Backoff, sleep } from '../ops/backoff.js';
 import { AckTrail } from './ack-trail.js';
+import { decodeEvent, encodeEvent } from './event-codec.js';
 
 export interface QueuedHandoffOptions {
   /** Records per `send`. @default 500 */
@@ -115,7 +116,7 @@ export class QueuedHandoff implements Handoff {
     if (events.length === 0) return;
     if (this.#appends.signal.aborted) throw this.#closingError();
     const payloads = new Array<Buffer>(events.length);
-    for (let i = 0; i < events.length; i++) payloads[i] = Buffer.from(JSON.stringify(events[i]));
+    for (let i = 0; i < events.length; i++) payloads[i] = Buffer.from(encodeEvent(events[i] as RelayEvent));
     for (;;) {
       try {
         await this.#queue.append(payloads, this.#appends.signal);
@@ -196,7 +197,7 @@ export class QueuedHandoff implements Handoff {
       for (let i = 0; i < records.length; i++) {
         const r = records[i] as QueueRecord;
         if (r.seq <= sentUpTo) replayed++;
-        events[i] = JSON.parse(r.payload.toString('utf8')) as RelayEvent;
+        events[i] = decodeEvent(r.payload);
       }
       const last = (records[records.length - 1] as QueueRecord).seq;
       if (last > sentUpTo) sentUpTo = last;

@@ -157,3 +157,23 @@ t.test('oversized header and SD are shortened so the message still parses', asyn
   t.equal(m2.hostname, 'h'.repeat(255));
   t.ok((m2.procid ?? '').length < 128);
 });
+
+t.test('one formatter over a mixed stream writes what a fresh formatter writes for each event', async (t) => {
+  // The formatter keeps the header text between events while tag, MSGID and kind repeat.
+  const kinds = ['authentication', 'administrator', 'authproxy', 'telephony'] as const;
+  const events: RelayEvent[] = [];
+  for (let i = 0; i < 40; i++) {
+    const kind = kinds[(i * 7) % 4] ?? 'authentication';
+    events.push(
+      event({
+        kind,
+        tag: i % 5 === 0 ? 'custom tag with spaces' : `auth.duo.${kind}.events`,
+        msgid: i % 3 === 0 ? kind : 'm',
+        ...(i % 4 === 0 ? { account: `acct"${i}]` } : {}),
+        ...(i % 6 === 0 ? { time: undefined } : {}),
+      }),
+    );
+  }
+  const shared = fmt();
+  for (const [i, ev] of events.entries()) t.equal(shared(ev), fmt()(ev), `event ${i}`);
+});

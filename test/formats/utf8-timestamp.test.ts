@@ -74,3 +74,28 @@ t.test('timestamps', async (t) => {
     }),
   );
 });
+
+t.test('toRfc5424Timestamp keeps a time exactly when the strict scan accepts it', async (t) => {
+  const digit = fc.constantFrom('0', '1', '2', '5', '9');
+  const time = fc
+    .tuple(
+      fc.array(digit, { minLength: 4, maxLength: 4 }),
+      fc.constantFrom('01', '02', '12', '13', '00'),
+      fc.constantFrom('01', '28', '29', '31', '32'),
+      fc.constantFrom('T', 't', ' '),
+      fc.constantFrom('00', '23', '24'),
+      fc.constantFrom('00', '59', '60'),
+      fc.constantFrom('', '.', '.1', '.123456', '.1234567'),
+      fc.constantFrom('Z', 'z', '+00:00', '-05:30', '+0000', '+24:00', ''),
+    )
+    .map(([y, mo, d, sep, h, s, f, z]) => `${y.join('')}-${mo}-${d}${sep}${h}:30:${s}${f}${z}`);
+  fc.assert(
+    fc.property(time, (s) => {
+      const strict = scanDateTime(s, true) !== null;
+      const out = toRfc5424Timestamp(s);
+      return strict ? out === s : out !== s;
+    }),
+    { numRuns: 3000 },
+  );
+  t.pass('3000 generated times');
+});

@@ -1,6 +1,8 @@
 /**
  * One drain of one (account, endpoint): every page from the cursor up to what Duo has settled, each
- * page handed off and its cursor committed before the next request.
+ * page handed off and its cursor committed before the next page is handed off. The request for the
+ * next page goes out as soon as its parameters are known, while this page is handed off (prefetch):
+ * cursors still move strictly page by page, and a failed hand-off cancels the request ahead.
  *
  * v1 (`mintime` in seconds, the 1000 earliest records): the next `mintime` is the newest second of the
  * page itself, not +1, so records sharing that second are re-read rather than lost; the ids already
@@ -101,6 +103,44 @@ function readPage(d: DrainDeps, rows: unknown[], prev: Cursor): Page {
   return { records, ids, last_ms: lastMs, seen: seen.slice(-SEEN_MAX) };
 }
 
+/**
+ * The next page, asked for before the current one is handed off: Duo (and the network) prepare it
+ * while the pipeline takes this page and the cursor is saved, instead of each waiting for the other
+ * (a backfill is a long chain of such pages). Cancelled when the drain stops before using it.
+ */
+interface Prefetch {
+  result: Promise<DuoResult>;
+  cancel(): void;
+}
+
+function prefetch(d: DrainDeps, params: DuoParams): Prefetch {
+  const ac = new AbortController();
+  const onParent = (): void => ac.abort(d.signal.reason);
+  if (d.signal.aborted) ac.abort(d.signal.reason);
+  else d.signal.addEventListener('abort', onParent, { once: true });
+  const result = d.fetch(params, ac.signal).finally(() => d.signal.removeEventListener('abort', onParent));
+  // Awaited later, or never when the drain fails first: never an unhandled rejection.
+  result.catch(() => undefined);
+  return {
+    result,
+    cancel: () => {
+      d.signal.removeEventListener('abort', onParent);
+      ac.abort(new DuoApiError(ErrorCodes.CLOSED, 'The drain stopped before this page was needed.'));
+    },
+  };
+}
+
+/** Hands the page off while the next one is on its way; cancels that one if the hand-off fails. */
+async function deliverOverlapped(d: DrainDeps, page: Page, next: Cursor, changed: boolean, ahead: Prefetch | undefined): Promise<void> {
+  if (!changed) return;
+  try {
+    await d.deliver(page.records, page.ids, next);
+  } catch (err: unknown) {
+    ahead?.cancel();
+    throw err;
+  }
+}
+
 function rowsOf(d: DrainDeps, res: DuoResult): unknown[] {
   const rows = d.spec.records(res.response);
   if (rows === undefined) {
@@ -139,14 +179,18 @@ async function drainV1(d: DrainDeps, start: Cursor): Promise<DrainResult> {
   let cur = start;
   let pages = 0;
   let events = 0;
+  let ahead: Prefetch | undefined;
   while (!d.signal.aborted) {
     const oldest = oldestAllowedMs(d.now());
     if (cur.mintime_ms < oldest) {
       d.warn('The cursor is older than Duo keeps logs (180 days); events before the retention edge are gone.', { endpoint: d.spec.log, from: new Date(cur.mintime_ms).toISOString() });
       cur = { mintime_ms: Math.ceil(oldest / 1000) * 1000, seen: [] };
+      ahead?.cancel();
+      ahead = undefined;
     }
     const minS = Math.floor(cur.mintime_ms / 1000);
-    const res = await d.fetch({ mintime: String(minS) }, d.signal);
+    const res = ahead !== undefined ? await ahead.result : await d.fetch({ mintime: String(minS) }, d.signal);
+    ahead = undefined;
     const rows = rowsOf(d, res);
     pages++;
     if (rows.length === 0) break;
@@ -162,13 +206,15 @@ async function drainV1(d: DrainDeps, start: Cursor): Promise<DrainResult> {
     } else {
       next = withLast({ mintime_ms: nextS * 1000 }, page);
     }
-    if (page.records.length > 0 || !same(next, cur)) await d.deliver(page.records, page.ids, next);
+    const progressed = nextS > minS || page.records.length > 0;
+    if (full && progressed) ahead = prefetch(d, { mintime: String(nextS) });
+    await deliverOverlapped(d, page, next, page.records.length > 0 || !same(next, cur), ahead);
     events += page.records.length;
     d.onPage?.(page.records.length, next);
-    const progressed = nextS > minS || page.records.length > 0;
     cur = next;
     if (!full || !progressed) break;
   }
+  ahead?.cancel();
   return { cursor: cur, pages, events };
 }
 
@@ -196,29 +242,37 @@ async function drainWindows(d: DrainDeps, start: Cursor): Promise<DrainResult> {
   }
   let pages = 0;
   let events = 0;
-  while (!d.signal.aborted) {
+  let ahead: Prefetch | undefined;
+  const paramsAt = (at: string | null): DuoParams => {
     const params: DuoParams = { mintime: String(bounds.mintime_ms), maxtime: String(bounds.maxtime_ms), limit: String(d.spec.limit) };
     // Trust Monitor pages by offset alone; the v2 logs need ascending order for a forward-moving cursor.
     if (d.spec.offsetParam === 'next_offset') params.sort = 'ts:asc';
-    if (offset !== null) params[d.spec.offsetParam] = offset;
-    const res = await d.fetch(params, d.signal);
+    if (at !== null) params[d.spec.offsetParam] = at;
+    return params;
+  };
+  while (!d.signal.aborted) {
+    const res = ahead !== undefined ? await ahead.result : await d.fetch(paramsAt(offset), d.signal);
+    ahead = undefined;
     const rows = rowsOf(d, res);
     pages++;
     const nextOffset = d.spec.nextOffset(res.response, res.metadata);
     if (nextOffset !== null && nextOffset === offset) {
       throw new DuoApiError(ErrorCodes.DUO_RESPONSE, `Duo returned the same ${d.spec.offsetParam} twice for ${d.spec.path} on ${d.target.host}; stopping this cycle to avoid a loop.`);
     }
+    // The next request needs only the offset: send it before this page's records are gone through.
+    if (nextOffset !== null) ahead = prefetch(d, paramsAt(nextOffset));
     const page = readPage(d, rows, cur);
     const next =
       nextOffset !== null
         ? withLast({ mintime_ms: bounds.mintime_ms, window: { ...bounds, offset: nextOffset } }, page)
         : withLast({ mintime_ms: windowEnd(bounds, res.dateMs) + 1 }, page);
-    if (page.records.length > 0 || !same(next, cur)) await d.deliver(page.records, page.ids, next);
+    await deliverOverlapped(d, page, next, page.records.length > 0 || !same(next, cur), ahead);
     events += page.records.length;
     d.onPage?.(page.records.length, next);
     cur = next;
     if (nextOffset === null) break;
     offset = nextOffset;
   }
+  ahead?.cancel();
   return { cursor: cur, pages, events };
 }
