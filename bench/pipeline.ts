@@ -10,7 +10,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type Server } from 'node:tls';
-import { mkdtempSync, openSync, writeSync, closeSync, readFileSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, openSync, writeSync, closeSync, readFileSync, writeFileSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -182,6 +182,8 @@ export async function benchPipeline(lines = Number(process.env['BENCH_LINES'] ??
     }
   } finally {
     rx.server.close();
+    // The generated log is over 100 MB: do not leave one behind per run.
+    rmSync(dir, { recursive: true, force: true });
   }
   const out = [`pipeline: ${lines} proxy lines, ${(bytes / lines).toFixed(0)} B/line avg, ${(bytes / 1e6).toFixed(1)} MB, TLS to a loopback receiver`];
   for (const f of figures) {

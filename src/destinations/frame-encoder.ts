@@ -27,7 +27,7 @@ const INITIAL_BYTES_PER_MESSAGE = 1024;
 const HEADROOM = 1.25;
 /** A finished batch wasting more than this share of its buffer is copied to its exact size (the replay window keeps it). */
 const MAX_SLACK = 0.25;
-/** Spare buffers kept for reuse: in steady state one batch leaves the window per batch framed. */
+/** Spare buffers kept for reuse; more come back only when batches shrink or the window is cut. */
 const MAX_SPARES = 2;
 
 function decimalDigits(n: number): number {
@@ -75,14 +75,33 @@ export class FrameEncoder {
       const len = buf.write(text, off + guess + 1, 'utf8');
       const digits = decimalDigits(len);
       if (digits !== guess) buf.copyWithin(off + digits + 1, off + guess + 1, off + guess + 1 + len);
-      let v = len;
-      for (let i = off + digits - 1; i >= off; i--) {
-        buf[i] = 48 + (v % 10);
-        v = Math.floor(v / 10);
-      }
-      buf[off + digits] = SP;
+      this.#writeLength(off, digits, len);
       this.#off = off + digits + 1 + len;
     }
+    this.#count++;
+  }
+
+  /**
+   * Appends one framed message given as `head + body` (CountingFormatter.split): both parts are
+   * encoded in place, one after the other, so the joined string is never built nor copied.
+   */
+  pushSplit(head: string, body: string): void {
+    if (this.#lf) {
+      this.push(head + body);
+      return;
+    }
+    const units = head.length + body.length;
+    this.#reserve(units * 3 + 8);
+    const buf = this.#buf;
+    const off = this.#off;
+    const guess = decimalDigits(units);
+    const start = off + guess + 1;
+    const headLen = buf.write(head, start, 'utf8');
+    const len = headLen + buf.write(body, start + headLen, 'utf8');
+    const digits = decimalDigits(len);
+    if (digits !== guess) buf.copyWithin(off + digits + 1, start, start + len);
+    this.#writeLength(off, digits, len);
+    this.#off = off + digits + 1 + len;
     this.#count++;
   }
 
@@ -120,6 +139,17 @@ export class FrameEncoder {
       }
     }
     return undefined;
+  }
+
+  /** MSG-LEN (`digits` decimal digits) and its SP at `off`. */
+  #writeLength(off: number, digits: number, len: number): void {
+    const buf = this.#buf;
+    let v = len;
+    for (let i = off + digits - 1; i >= off; i--) {
+      buf[i] = 48 + (v % 10);
+      v = Math.floor(v / 10);
+    }
+    buf[off + digits] = SP;
   }
 
   #reserve(bytes: number): void {

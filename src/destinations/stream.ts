@@ -19,6 +19,7 @@ import { RelayError, ErrorCodes, isRelayError, errorMessage } from '../errors.js
 import { Backoff, sleep } from '../ops/backoff.js';
 import { batchFramer, type BatchFramer } from './frame.js';
 import { FrameEncoder } from './frame-encoder.js';
+import type { CountingFormatter, SplitMessage } from '../formats/types.js';
 import { connect, type Connection } from './connector.js';
 import { loadTlsMaterial, type TlsMaterial } from './tls-material.js';
 import { OutageLog } from './outage.js';
@@ -56,6 +57,9 @@ export class StreamSyslogDestination implements Destination {
   #hostIdx = 0;
   #frame: BatchFramer;
   #encoder: FrameEncoder;
+  /** The formatter's split form when it has one (formats/types.ts), else undefined. */
+  #split: ((ev: RelayEvent, out: SplitMessage) => void) | undefined;
+  #parts: SplitMessage = { head: '', body: '' };
   #backoff: Backoff;
   #outage: OutageLog;
   #material: Promise<TlsMaterial | undefined> | undefined;
@@ -86,6 +90,8 @@ export class StreamSyslogDestination implements Destination {
     this.#hosts = [{ host: cfg.host, port: cfg.port }, ...cfg.failover];
     this.#frame = batchFramer(cfg.framing);
     this.#encoder = new FrameEncoder(cfg.framing);
+    // The context types format as a plain function; the formatters of formats/ may carry `split`.
+    this.#split = (ctx.format as Partial<CountingFormatter>).split;
     this.#backoff = new Backoff(cfg.backoff);
     this.#outage = new OutageLog(ctx.logger);
     this.#replay = new ReplayWindow(cfg.settle_ms, REPLAY_MAX_BYTES, (buf) => this.#encoder.recycle(buf));
@@ -106,11 +112,24 @@ export class StreamSyslogDestination implements Destination {
     if (batch.length === 0) return Promise.resolve();
     let buf: Buffer;
     try {
-      // Each message is framed as soon as it is formatted (frame-encoder.ts): no batch of strings lives on.
+      // Each message is framed as soon as it is formatted (frame-encoder.ts): no batch of strings
+      // lives on. With a split formatter the header and body are encoded one after the other and
+      // the joined message is never built.
       const enc = this.#encoder;
       const ctx = this.#ctx;
+      const split = this.#split;
       enc.begin(batch.length);
-      for (let i = 0; i < batch.length; i++) enc.push(ctx.format(batch[i] as RelayEvent));
+      if (split !== undefined) {
+        const parts = this.#parts;
+        for (let i = 0; i < batch.length; i++) {
+          split(batch[i] as RelayEvent, parts);
+          enc.pushSplit(parts.head, parts.body);
+        }
+        parts.head = '';
+        parts.body = '';
+      } else {
+        for (let i = 0; i < batch.length; i++) enc.push(ctx.format(batch[i] as RelayEvent));
+      }
       buf = enc.finish();
     } catch (err: unknown) {
       return Promise.reject(err);

@@ -3,7 +3,7 @@
  * router's proxy fast lane (route/proxy-fast.ts) keeps the raw JSON token of every value it read
  * (already in the form JSON.stringify writes) and its layout's `"name":` pieces; the body is those
  * pieces end to end. They are joined only when a destination formats the event, so the finished
- * text never outlives the formatting, and the join is encoded straight into the batch buffer.
+ * text never outlives the formatting (the disk queue's event codec uses the same text).
  *
  * The pieces live in private fields of the fields object: JSON.stringify, Object.keys, spreads,
  * deep-equality checks and the disk queue never see them, and an event read back from the queue
@@ -11,6 +11,12 @@
  * routing; that is what makes the kept tokens safe to reuse.
  */
 import type { FlatRecord, FlatValue } from '../event.js';
+
+/**
+ * Reused between calls: the pieces of one body, joined into one flat string. A chain of `+`
+ * would be flattened (copied again) when encoded; a joined string is written as it is.
+ */
+let scratch: string[] = [];
 
 /** A FlatRecord that can write its own JSON text. Behaves as a plain record in every other way. */
 export class FlatRecordWithJson {
@@ -35,9 +41,14 @@ export class FlatRecordWithJson {
     const f = fields as FlatRecordWithJson;
     const prefixes = f.#prefixes;
     const tokens = f.#tokens;
-    let json = '';
-    for (let i = 0; i < prefixes.length; i++) json += (prefixes[i] as string) + (tokens[i + 1] as string);
-    return json + '}';
+    const n = prefixes.length;
+    const parts = scratch.length === 2 * n + 1 ? scratch : (scratch = new Array<string>(2 * n + 1));
+    for (let i = 0; i < n; i++) {
+      parts[2 * i] = prefixes[i] as string;
+      parts[2 * i + 1] = tokens[i + 1] as string;
+    }
+    parts[2 * n] = '}';
+    return parts.join('');
   }
 }
 

@@ -12,10 +12,14 @@
  * Size: the whole message stays within `max_message_bytes`. MSG is cut first; if the header
  * and SD alone are too long (only with a huge hostname, PROCID or id near the 480-byte
  * minimum), PROCID, account, HOSTNAME and then id are shortened so the result still parses.
+ *
+ * `split` gives the same message as header and MSG (types.ts: a stream destination encodes the two
+ * one after the other and never builds the joined string); a message that may need cutting comes
+ * back whole in `head`.
  */
 import type { RelayEvent } from '../event.js';
 import type { FormatOptions } from '../config/schema.js';
-import type { CountingFormatter, FormatContext, MessageBody } from './types.js';
+import type { CountingFormatter, FormatContext, MessageBody, SplitMessage } from './types.js';
 import { newStats } from './types.js';
 import { Fitter } from './fit.js';
 import { escapeSdValue } from './escape.js';
@@ -99,7 +103,17 @@ export function createRfc5424Formatter(opts: FormatOptions, ctx: FormatContext, 
   let sdEndText = '';
   let endText = '';
 
-  const format = (ev: RelayEvent): string => {
+  // What the last header() built, for the cold path (fitted) and for `split`.
+  let lastBody = '';
+  let lastPri = '';
+  let lastTs = '';
+  let lastTimeMark = '';
+  let lastHost = '';
+  let lastId = '';
+  let lastAccount: string | undefined;
+
+  /** Header + SD (everything before MSG, with its SP or optional BOM); MSG goes to `lastBody`. */
+  const header = (ev: RelayEvent): string => {
     let ts = toRfc5424Timestamp(ev.time);
     let timeMark = '';
     if (ts === null) {
@@ -121,26 +135,56 @@ export function createRfc5424Formatter(opts: FormatOptions, ctx: FormatContext, 
     const id = sdValue(ev.id);
     const account = ev.account !== undefined ? sdValue(ev.account) : undefined;
     const pri = priPrefix[severityOf(ev)] as string;
-    const msg = body(ev);
+    lastBody = body(ev);
+    lastPri = pri;
+    lastTs = ts;
+    lastTimeMark = timeMark;
+    lastHost = host;
+    lastId = id;
+    lastAccount = account;
     // The SP and optional BOM belong with the header: a cut shortens only the body.
     const end = account === undefined && timeMark === '' ? endText : sdEndText + (account !== undefined ? ' account="' + account + '"' : '') + timeMark + ']' + msgSep;
-    const prefix = pri + ts + ' ' + host + midText + id + end;
+    return pri + ts + ' ' + host + midText + id + end;
+  };
+
+  /** Right after header(ev): the message when it may exceed max_message_bytes (MSG cut, or the header shortened). */
+  const fitted = (ev: RelayEvent, prefix: string, msg: string): string => {
     const out = fitter.fit(ev, prefix, msg);
     if (out !== null) return out;
     const parts: PrefixParts = {
-      head: pri + ts + ' ',
+      head: lastPri + lastTs + ' ',
       middle: ' ' + appOf(ev.tag) + ' ',
       tail: ' ' + msgidOf(ev.msgid) + ' ' + origin,
       sdEnd: sdEndText,
-      timeMark,
-      host,
+      timeMark: lastTimeMark,
+      host: lastHost,
       procid: procidConst,
       rawId: ev.id,
-      id,
+      id: lastId,
       rawAccount: ev.account,
-      account,
+      account: lastAccount,
     };
     return shrink(ev, parts, msg);
+  };
+
+  const format = (ev: RelayEvent): string => {
+    const prefix = header(ev);
+    const msg = lastBody;
+    // Fast path of Fitter.fit: 3 bytes per UTF-16 unit is the worst case.
+    if ((prefix.length + msg.length) * 3 <= fitter.max) return prefix + msg;
+    return fitted(ev, prefix, msg);
+  };
+
+  const split = (ev: RelayEvent, out: SplitMessage): void => {
+    const prefix = header(ev);
+    const msg = lastBody;
+    if ((prefix.length + msg.length) * 3 <= fitter.max) {
+      out.head = prefix;
+      out.body = msg;
+    } else {
+      out.head = fitted(ev, prefix, msg);
+      out.body = '';
+    }
   };
 
   /** Cold path: header + SD exceed the limit by themselves; shorten fields in a fixed order. */
@@ -176,5 +220,5 @@ export function createRfc5424Formatter(opts: FormatOptions, ctx: FormatContext, 
     return out ?? truncateUtf8(buildPrefix(p, duoOpen, msgSep), fitter.max);
   };
 
-  return Object.assign(format, { stats });
+  return Object.assign(format, { stats, split });
 }

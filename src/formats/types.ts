@@ -37,8 +37,23 @@ export interface FormatStats {
   timeSubstituted: number;
 }
 
-/** A formatter that also carries its counters. Assignable to `Formatter`. */
-export type CountingFormatter = Formatter & { readonly stats: FormatStats };
+/** One message as two strings, `head + body` (filled by `CountingFormatter.split`). */
+export interface SplitMessage {
+  head: string;
+  body: string;
+}
+
+/**
+ * A formatter that also carries its counters. Assignable to `Formatter`.
+ *
+ * `split`, when a format has it, fills `out` so that `out.head + out.body === format(ev)`: a
+ * destination that encodes straight into a buffer writes the two parts one after the other and
+ * never builds (nor copies) the joined message, which is most of the bytes it handles.
+ */
+export type CountingFormatter = Formatter & {
+  readonly stats: FormatStats;
+  readonly split?: (ev: RelayEvent, out: SplitMessage) => void;
+};
 
 export function newStats(): FormatStats {
   return { truncated: 0, timeSubstituted: 0 };

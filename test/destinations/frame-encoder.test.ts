@@ -65,3 +65,25 @@ t.test('property: any Unicode, any batch shape, both framings, with recycling', 
   );
   t.pass('300 random sequences of batches matched the reference framers');
 });
+
+t.test('property: pushSplit(head, body) frames exactly like push(head + body)', async (t) => {
+  fc.assert(
+    fc.property(
+      fc.constantFrom<Framing>('octet-counting', 'lf'),
+      fc.array(fc.tuple(fc.string({ unit: 'grapheme', maxLength: 120 }), fc.string({ unit: 'grapheme', maxLength: 400 })), { maxLength: 40 }),
+      (framing, pairs) => {
+        const enc = new FrameEncoder(framing);
+        enc.begin(pairs.length);
+        for (const [h, b] of pairs) enc.pushSplit(h, b);
+        return enc.finish().equals(reference(framing, pairs.map(([h, b]) => h + b)));
+      },
+    ),
+    { numRuns: 300 },
+  );
+  // Multi-byte text whose byte count gains a digit over its UTF-16 length.
+  const enc = new FrameEncoder('octet-counting');
+  enc.begin(2);
+  enc.pushSplit('✓'.repeat(20), '✓'.repeat(14));
+  enc.pushSplit('', 'a'.repeat(9));
+  t.same(enc.finish(), frameOctetBatch(['✓'.repeat(34), 'a'.repeat(9)]));
+});

@@ -2,7 +2,7 @@
  * The RFC 5424 formatter: exact output for a known event, each header rule, SD escaping,
  * time handling, BOM, and the byte limit (cut at UTF-8 boundaries, counted).
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import type { RelayEvent } from '../../src/event.js';
 import type { FormatOptions } from '../../src/config/schema.js';
 import { createRfc5424Formatter, SD_VALUE_MAX_BYTES } from '../../src/formats/rfc5424.js';
@@ -177,3 +177,30 @@ t.test('one formatter over a mixed stream writes what a fresh formatter writes f
   const shared = fmt();
   for (const [i, ev] of events.entries()) t.equal(shared(ev), fmt()(ev), `event ${i}`);
 });
+
+t.test('split: head + body is exactly the formatted message, cuts included', async (t) => {
+  for (const max of [65_536, 600]) await t.test(`max_message_bytes ${max}`, async (t) => splitMatches(t, max));
+});
+
+async function splitMatches(t: Test, max: number): Promise<void> {
+  const f = fmt({ max_message_bytes: max });
+  const whole = fmt({ max_message_bytes: max });
+  const out = { head: '', body: '' };
+  const cases: RelayEvent[] = [
+    event(),
+    event({ time: undefined }),
+    event({ account: 'DA"1]' }),
+    event({ fields: { msg: 'é✓😀'.repeat(100) } }),
+    event({ fields: { msg: 'x'.repeat(2000) } }),
+    event({ host: 'h'.repeat(400), id: 'i'.repeat(300) }),
+  ];
+  for (const [i, ev] of cases.entries()) {
+    f.split?.(ev, out);
+    const joined = out.head + out.body;
+    t.equal(joined, whole(ev), `case ${i}: same text`);
+    t.ok(Buffer.byteLength(joined) <= max, `case ${i}: within max_message_bytes`);
+    if (max > 10_000) t.ok(out.body.length > 0, `case ${i}: MSG comes as the body`);
+  }
+  t.equal(f.stats.truncated, whole.stats.truncated, 'cuts counted the same way');
+  t.equal(f.stats.timeSubstituted, whole.stats.timeSubstituted, 'substituted times counted the same way');
+}
