@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makePki, type TestPki } from '../test/helpers/certs.js';
+import { readShebang } from '../test/helpers/shebang.js';
 
 export interface PipelineFigures {
   name: string;
@@ -29,6 +30,11 @@ export interface PipelineFigures {
 }
 
 const MAIN = fileURLToPath(new URL('../src/main.js', import.meta.url));
+
+/** The relay's production flags (main.js's shebang), plus BENCH_NODE_ARGS (e.g. `--cpu-prof`) for a diagnosis. */
+function nodeFlags(): string[] {
+  return [...readShebang(MAIN).flags, ...(process.env['BENCH_NODE_ARGS'] ?? '').split(/\s+/).filter((a) => a !== '')];
+}
 
 /** Twisted-style authevents.log lines padded to about 580 bytes. */
 export function writeProxyLog(path: string, lines: number): number {
@@ -118,12 +124,23 @@ async function measure(name: string, child: ChildProcess, rx: { count: () => num
   const end = process.hrtime.bigint();
   const seconds = Number(end - start) / 1e9;
   if (child.pid !== undefined) last = procStats(child.pid);
-  child.kill('SIGKILL');
+  // SIGTERM first: a profiling run (BENCH_NODE_ARGS=--cpu-prof) writes its profile on exit.
+  const exited = new Promise<void>((r) => (child.exitCode !== null ? r() : child.once('exit', () => r())));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(timer);
   const got = rx.count();
   if (got < events) process.stderr.write(`${name}: only ${got} of ${events} frames arrived within ${timeoutMs} ms\n`);
   const steadySeconds = first !== undefined ? Number(end - first.at) / 1e9 : NaN;
   const steadyEventsPerSec = first !== undefined && steadySeconds > 0 ? (got - first.count) / steadySeconds : NaN;
   return { name, events: got, seconds, eventsPerSec: got / seconds, mbPerSec: (fileBytes * (got / events)) / 1e6 / seconds, cpuSeconds: last.cpuSeconds, peakRssMb: last.peakRssMb, steadyEventsPerSec };
+}
+
+/** Batch sizes are the defaults users get unless the environment sets one (for comparing). */
+function batchLine(key: string, env: string, indent: string): string[] {
+  const v = process.env[env];
+  return v === undefined || v === '' ? [] : [`${indent}${key}: ${Number(v)}`];
 }
 
 function relayConfig(dir: string, log: string, port: number, pki: TestPki, queue: boolean): string {
@@ -132,8 +149,8 @@ function relayConfig(dir: string, log: string, port: number, pki: TestPki, queue
   const file = join(dir, `relay-${queue ? 'q' : 'd'}.yaml`);
   writeFileSync(file, [
     `state_dir: ${state}`, 'log:', '  level: warn', 'queue:', `  enabled: ${queue}`,
-    'sources:', '  - type: authproxy', `    path: ${log}`, '    start_at: beginning', '    batch_lines: 2000',
-    'destinations:', '  - type: syslog', '    name: bench', '    host: 127.0.0.1', `    port: ${port}`, '    transport: tls', `    ca: ${pki.ca}`, '    servername: localhost', '    batch_events: 2000', '',
+    'sources:', '  - type: authproxy', `    path: ${log}`, '    start_at: beginning', ...batchLine('batch_lines', 'BENCH_BATCH_LINES', '    '),
+    'destinations:', '  - type: syslog', '    name: bench', '    host: 127.0.0.1', `    port: ${port}`, '    transport: tls', `    ca: ${pki.ca}`, '    servername: localhost', ...batchLine('batch_events', 'BENCH_BATCH_EVENTS', '    '), '',
   ].join('\n'));
   return file;
 }
@@ -170,7 +187,7 @@ export async function benchPipeline(lines = Number(process.env['BENCH_LINES'] ??
   try {
     for (const queue of [false, true]) {
       rx.reset();
-      const child = spawn(process.execPath, [MAIN, 'run', '--config', relayConfig(dir, log, rx.port, pki, queue)], { stdio: ['ignore', 'ignore', 'inherit'] });
+      const child = spawn(process.execPath, [...nodeFlags(), MAIN, 'run', '--config', relayConfig(dir, log, rx.port, pki, queue)], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ...readShebang(MAIN).env } });
       figures.push(await measure(queue ? 'duo-relay (disk queue)' : 'duo-relay (direct)', child, rx, lines, bytes, timeoutMs));
     }
     const rs = rsyslogd();
@@ -185,7 +202,7 @@ export async function benchPipeline(lines = Number(process.env['BENCH_LINES'] ??
     // The generated log is over 100 MB: do not leave one behind per run.
     rmSync(dir, { recursive: true, force: true });
   }
-  const out = [`pipeline: ${lines} proxy lines, ${(bytes / lines).toFixed(0)} B/line avg, ${(bytes / 1e6).toFixed(1)} MB, TLS to a loopback receiver`];
+  const out = [`pipeline: ${lines} proxy lines, relay started as ${Object.entries(readShebang(MAIN).env).map(([k, v]) => `${k}=${v} `).join('')}node ${nodeFlags().join(' ')}, ${(bytes / lines).toFixed(0)} B/line avg, ${(bytes / 1e6).toFixed(1)} MB, TLS to a loopback receiver`];
   for (const f of figures) {
     out.push(
       `  ${f.name.padEnd(24)} ${Math.round(f.eventsPerSec).toString().padStart(8)} ev/s  ${f.mbPerSec.toFixed(1).padStart(6)} MB/s  cpu ${f.cpuSeconds.toFixed(2)} s  peak RSS ${f.peakRssMb.toFixed(0)} MB  (${f.events} in ${f.seconds.toFixed(2)} s; ${Math.round(f.steadyEventsPerSec)} ev/s after the first frame)`,

@@ -31,6 +31,8 @@ export const ErrorCodes = {
   DUO_RESPONSE: 'DR_ERR_DUO_RESPONSE',
   HTTP_TIMEOUT: 'DR_ERR_HTTP_TIMEOUT',
   SHUTDOWN_TIMEOUT: 'DR_ERR_SHUTDOWN_TIMEOUT',
+  /** A bug in the relay (an API used out of order): report it. */
+  INTERNAL: 'DR_ERR_INTERNAL',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -60,6 +60,13 @@ export interface RelayEvent {
   raw: string;
   /** MSP child account id, when known. */
   account?: string;
+  /**
+   * Set on events read back from the disk queue (pipeline/event-codec.ts), which stores what the
+   * formatters would otherwise derive from `fields` again: the syslog severity (formats/severity.ts)
+   * and the fields' JSON text (formats/flat-json.ts).
+   */
+  readonly severity?: number;
+  readonly fieldsJson?: string;
 }
 
 /** A record the router refused; written to the dead-letter file with the reason. */

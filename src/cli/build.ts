@@ -12,9 +12,6 @@ import { createFormatter } from '../formats/index.js';
 import { createSyslogDestination } from '../destinations/syslog.js';
 import { createRelpDestination } from '../destinations/relp.js';
 import { createStdoutDestination } from '../destinations/stdout.js';
-import { createAuthproxySource } from '../sources/authproxy/index.js';
-import { createDuoApiSource } from '../sources/duo-api/index.js';
-import { createSyslogSource } from '../sources/syslog/index.js';
 import { createRouter } from '../route/router.js';
 import { DeadLetterFile } from '../ops/dead-letter.js';
 import { SOFTWARE, VERSION, USER_AGENT } from '../version.js';
@@ -42,18 +39,25 @@ export function buildDestinations(config: Config, logger: Logger, metrics?: Metr
   });
 }
 
-export function buildSources(loaded: LoadedConfig, logger: Logger, deadLetters: DeadLetterFile): Source[] {
+/**
+ * Each source type's modules are loaded only when the config has one: the Admin API client
+ * (undici) alone adds ~20 MB of RSS and ~170 ms of start-up to a relay that only tails a file.
+ */
+export async function buildSources(loaded: LoadedConfig, logger: Logger, deadLetters: DeadLetterFile): Promise<Source[]> {
   const { config } = loaded;
   const sources: Source[] = [];
   for (const [i, s] of config.sources.entries()) {
     const log = logger.child({ source: s.name ?? s.type });
     if (s.type === 'authproxy') {
+      const { createAuthproxySource } = await import('../sources/authproxy/index.js');
       sources.push(createAuthproxySource(s, { stateDir: config.state_dir, logger: log, hostname: s.hostname ?? hostname(), deadLetter: (d) => deadLetters.write(s.name, d) }));
     } else if (s.type === 'duo-api') {
       const skey = loaded.skeys.get(i);
       if (skey === undefined) throw new Error(`sources.${i}: secret key missing after config load`);
+      const { createDuoApiSource } = await import('../sources/duo-api/index.js');
       sources.push(createDuoApiSource(s, { stateDir: config.state_dir, logger: log, skey, userAgent: USER_AGENT }));
     } else {
+      const { createSyslogSource } = await import('../sources/syslog/index.js');
       sources.push(createSyslogSource(s, { logger: log, deadLetter: (d) => deadLetters.write(s.name, d) }));
     }
   }

@@ -1,9 +1,5 @@
 import { parseCliArgs, HELP } from './args.js';
 import { stdio, loadOrReport, loggerFor, type Io } from './context.js';
-import { runRelay } from './run.js';
-import { replay } from './replay.js';
-import { describeConfig, testDestinations } from './check.js';
-import { backfill } from './backfill.js';
 import { LOG_KINDS, type LogKind } from '../event.js';
 import { VERSION } from '../version.js';
 import { errorMessage } from '../errors.js';
@@ -48,11 +44,12 @@ export async function main(argv: string[], io: Io = stdio): Promise<number> {
   }
   const loaded = await loadOrReport(values.config, io);
   if (loaded === undefined) return 2;
-  if (command === 'check-config') return describeConfig(loaded, io);
+  // Each command's modules load when it runs (start-up time and memory of the long-running `run`).
+  if (command === 'check-config') return (await import('./check.js')).describeConfig(loaded, io);
   const logger = loggerFor(loaded);
   switch (command) {
     case 'run':
-      return runRelay(loaded, logger);
+      return (await import('./run.js')).runRelay(loaded, logger);
     case 'replay': {
       const file = rest[0];
       const timeoutMs = timeoutArg(values['timeout-ms'], 120_000);
@@ -60,6 +57,7 @@ export async function main(argv: string[], io: Io = stdio): Promise<number> {
         io.err('replay: give a FILE (or - for stdin), and --timeout-ms as a positive integer.');
         return 2;
       }
+      const { replay } = await import('./replay.js');
       const opts: Parameters<typeof replay>[3] = { file, timeoutMs };
       if (values.type !== undefined && isKind(values.type)) opts.kind = values.type;
       return replay(loaded, logger, io, opts);
@@ -67,14 +65,14 @@ export async function main(argv: string[], io: Io = stdio): Promise<number> {
     case 'test-destination': {
       const timeoutMs = timeoutArg(values['timeout-ms'], 15_000);
       if (timeoutMs === undefined) return 2;
-      return testDestinations(loaded, logger, io, timeoutMs);
+      return (await import('./check.js')).testDestinations(loaded, logger, io, timeoutMs);
     }
     default: {
       if (values.since === undefined || !/^\d+[smhd]$/.test(values.since)) {
         io.err('backfill: --since DURATION is required, e.g. --since 30d (at most 180d).');
         return 2;
       }
-      return backfill(loaded, logger, io, values.since);
+      return (await import('./backfill.js')).backfill(loaded, logger, io, values.since);
     }
   }
 }

@@ -33,7 +33,7 @@ export async function runRelay(
   const destinations = buildDestinations(config, logger, metrics);
   const handoff = await buildHandoff(config, destinations, metrics, logger);
   const pipeline = new Pipeline({ router: buildRouter(config), handoff, deadLetters, metrics, logger });
-  const sources = buildSources(loaded, logger, deadLetters);
+  const sources = await buildSources(loaded, logger, deadLetters);
   if (config.metrics_listen !== undefined) {
     await startOpsServer(config.metrics_listen, metrics, () => true);
     logger.info({ listen: config.metrics_listen }, 'Metrics and health endpoints are up.');

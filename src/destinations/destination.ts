@@ -10,11 +10,27 @@ import type { RelayEvent } from '../event.js';
  * with a non-retryable code). A rejected batch is not delivered, in whole or part,
  * as far as the caller knows: it must be sent again (ids make repeats recognisable).
  */
+/** A batch formatted as it is filled (Destination.begin). */
+export interface DestinationBatch {
+  /** Formats one event into the batch; the event is not kept. */
+  push(ev: RelayEvent): void;
+  /** Same contract as Destination.send for the events pushed. */
+  send(): Promise<void>;
+}
+
 export interface Destination {
   readonly name: string;
   /** Connects eagerly where that makes sense; never throws for transient faults. */
   start(): Promise<void>;
   send(batch: readonly RelayEvent[]): Promise<void>;
+  /**
+   * The streaming form of send(): each event is formatted when pushed and dropped, so no whole
+   * batch of events lives on while it is framed (a batch that outlives a scavenge is promoted, and
+   * GC was 40 % of the relay's CPU). push() and send() follow begin() in the same synchronous run;
+   * a second begin() abandons a batch that was never sent (its send() rejects). Absent: use
+   * `openBatch` (batch.ts), which collects the events and calls send().
+   */
+  begin?(expected: number): DestinationBatch;
   /**
    * Events of resolved sends that the destination may still have to send again: plain syslog has
    * no receiver ack, so batches written within settle_ms before a connection loss are resent

@@ -13,7 +13,7 @@
  */
 import type { RelayEvent } from '../event.js';
 import type { SyslogDestinationConfig } from '../config/schema.js';
-import type { Destination } from './destination.js';
+import type { Destination, DestinationBatch } from './destination.js';
 import type { DestinationContext } from './context.js';
 import { RelayError, ErrorCodes, isRelayError, errorMessage } from '../errors.js';
 import { Backoff, sleep } from '../ops/backoff.js';
@@ -60,6 +60,8 @@ export class StreamSyslogDestination implements Destination {
   /** The formatter's split form when it has one (formats/types.ts), else undefined. */
   #split: ((ev: RelayEvent, out: SplitMessage) => void) | undefined;
   #parts: SplitMessage = { head: '', body: '' };
+  /** The open batch (begin()); a newer begin() invalidates an older one. */
+  #batchGen = 0;
   #backoff: Backoff;
   #outage: OutageLog;
   #material: Promise<TlsMaterial | undefined> | undefined;
@@ -108,35 +110,57 @@ export class StreamSyslogDestination implements Destination {
   }
 
   send(batch: readonly RelayEvent[]): Promise<void> {
-    if (this.#closing || this.#destroyed) return Promise.reject(this.#closedError());
-    if (batch.length === 0) return Promise.resolve();
-    let buf: Buffer;
-    try {
-      // Each message is framed as soon as it is formatted (frame-encoder.ts): no batch of strings
-      // lives on. With a split formatter the header and body are encoded one after the other and
-      // the joined message is never built.
-      const enc = this.#encoder;
-      const ctx = this.#ctx;
-      const split = this.#split;
-      enc.begin(batch.length);
-      if (split !== undefined) {
-        const parts = this.#parts;
-        for (let i = 0; i < batch.length; i++) {
-          split(batch[i] as RelayEvent, parts);
-          enc.pushSplit(parts.head, parts.body);
+    if (batch.length === 0) return this.#closing || this.#destroyed ? Promise.reject(this.#closedError()) : Promise.resolve();
+    const b = this.begin(batch.length);
+    for (let i = 0; i < batch.length; i++) b.push(batch[i] as RelayEvent);
+    return b.send();
+  }
+
+  /**
+   * Each message is framed as soon as it is formatted (frame-encoder.ts) and the event dropped:
+   * neither a batch of strings nor of events lives on. With a split formatter the header and body
+   * are encoded one after the other and the joined message is never built.
+   */
+  begin(expected: number): DestinationBatch {
+    const gen = ++this.#batchGen;
+    const enc = this.#encoder;
+    const ctx = this.#ctx;
+    const split = this.#split;
+    const parts = this.#parts;
+    let count = 0;
+    let failed: unknown;
+    enc.begin(expected);
+    return {
+      push: (ev: RelayEvent): void => {
+        if (failed !== undefined) return;
+        if (gen !== this.#batchGen) {
+          failed = new RelayError(ErrorCodes.INTERNAL, `Destination ${this.name}: a batch was pushed to after a newer one began.`);
+          return;
         }
+        try {
+          if (split !== undefined) {
+            split(ev, parts);
+            enc.pushSplit(parts.head, parts.body);
+          } else enc.push(ctx.format(ev));
+          count++;
+        } catch (err: unknown) {
+          failed = err;
+        }
+      },
+      send: (): Promise<void> => {
         parts.head = '';
         parts.body = '';
-      } else {
-        for (let i = 0; i < batch.length; i++) enc.push(ctx.format(batch[i] as RelayEvent));
-      }
-      buf = enc.finish();
-    } catch (err: unknown) {
-      return Promise.reject(err);
-    }
-    const p = this.#tail.then(() => this.#deliver(buf, batch.length));
-    this.#tail = p.then(() => undefined, () => undefined);
-    return p;
+        if (failed === undefined && gen !== this.#batchGen) failed = new RelayError(ErrorCodes.INTERNAL, `Destination ${this.name}: a batch was sent after a newer one began.`);
+        this.#batchGen++;
+        if (this.#closing || this.#destroyed) return Promise.reject(this.#closedError());
+        if (failed !== undefined) return Promise.reject(failed);
+        if (count === 0) return Promise.resolve();
+        const buf = enc.finish();
+        const p = this.#tail.then(() => this.#deliver(buf, count));
+        this.#tail = p.then(() => undefined, () => undefined);
+        return p;
+      },
+    };
   }
 
   /** Events of resolved sends still in the replay window (Destination.unconfirmed). */

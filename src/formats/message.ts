@@ -9,7 +9,7 @@ import { toEcs } from './ecs.js';
 import { wellFormed } from './utf8.js';
 import { flatJson } from './flat-json.js';
 
-const flattened: MessageBody = (ev: RelayEvent) => flatJson(ev.fields);
+const flattened: MessageBody = (ev: RelayEvent) => ev.fieldsJson ?? flatJson(ev.fields);
 // A leading U+FEFF (a file's BOM kept by a reader) would read as the RFC 5424 MSG-UTF8 BOM
 // and vanish at the receiver; JSON text must not start with one anyway (RFC 8259 §8.1).
 const raw: MessageBody = (ev: RelayEvent) => {

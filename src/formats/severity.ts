@@ -22,6 +22,7 @@ function lower(v: unknown): string | undefined {
 }
 
 export function severityOf(ev: RelayEvent): number {
+  if (ev.severity !== undefined) return ev.severity;
   const f = ev.fields;
   switch (ev.kind) {
     case 'trust-monitor':

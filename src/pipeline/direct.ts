@@ -1,7 +1,8 @@
 import type { RelayEvent } from '../event.js';
 import type { Destination } from '../destinations/destination.js';
 import type { Metrics } from '../ops/metrics.js';
-import type { Handoff } from './handoff.js';
+import type { Handoff, HandoffBatch } from './handoff.js';
+import { openBatch } from '../destinations/batch.js';
 
 /**
  * No disk queue: a batch is accepted once every destination delivered it. A dead destination
@@ -15,14 +16,27 @@ export class DirectHandoff implements Handoff {
     await Promise.all(this.destinations.map((d) => d.start()));
   }
 
-  async accept(events: RelayEvent[]): Promise<void> {
-    if (events.length === 0) return;
-    await Promise.all(
-      this.destinations.map(async (d) => {
-        await d.send(events);
-        this.metrics?.eventsOut.inc({ destination: d.name }, events.length);
-      }),
-    );
+  accept(events: RelayEvent[]): Promise<void> {
+    const b = this.begin(events.length);
+    for (const ev of events) b.push(ev);
+    return b.commit();
+  }
+
+  begin(expected: number): HandoffBatch {
+    const batches = this.destinations.map((d) => openBatch(d, expected));
+    let count = 0;
+    return {
+      push: (ev: RelayEvent): void => {
+        count++;
+        for (const b of batches) b.push(ev);
+      },
+      commit: async (): Promise<void> => {
+        // Nothing pushed: an open destination batch is simply abandoned (the next begin() resets it).
+        if (count === 0) return;
+        const n = count;
+        await Promise.all(batches.map((b, i) => b.send().then(() => this.metrics?.eventsOut.inc({ destination: (this.destinations[i] as Destination).name }, n))));
+      },
+    };
   }
 
   async close(deadline: number): Promise<void> {

@@ -1,25 +1,141 @@
 /**
- * RelayEvent ⇄ disk-queue payload. The payload is the event's JSON (what JSON.stringify writes,
- * so any reader of the queue can parse it), built by concatenation: the flattened fields come from
- * the pieces the router kept (formats/flat-json.ts) instead of a second walk over the record, which
- * is most of the cost of queueing an event.
+ * RelayEvent ⇄ disk-queue payload.
+ *
+ * Payload (version 2): three UTF-8 parts separated by LF, each plain JSON text, so the queue stays
+ * readable with any JSON tool:
+ *   1. `[2,kind,tag,msgid,host,time,id,account,severity]` (null for an absent value),
+ *   2. the flattened fields (formats/flat-json.ts: built from the pieces the router kept),
+ *   3. the original JSON text (`raw`), as is.
+ * Neither JSON.stringify nor JSON.parse output ever holds a raw LF, so parts 1 and 2 end at the first
+ * and second LF; `raw` is the rest, LFs and all.
+ *
+ * Why not the event's JSON (version 1): `raw` is JSON inside a JSON string (every quote escaped on
+ * the way in, unescaped on the way out), and the fields were parsed on read only to be serialised
+ * again by the formatter. A version-2 event keeps its fields' text for the message body and parses
+ * it only if a formatter reads a field, and carries its syslog severity so the usual RFC 5424
+ * message needs no field at all. Version-1 payloads (queues written before) still decode.
  */
-import type { RelayEvent } from '../event.js';
+import type { FlatRecord, LogKind, RelayEvent } from '../event.js';
 import { flatJson } from '../formats/flat-json.js';
+import { severityOf } from '../formats/severity.js';
+import { RelayError, ErrorCodes } from '../errors.js';
 
-const str = JSON.stringify as (s: string) => string;
+const LF = 0x0a;
+const VERSION = 2;
 
-/** The event's JSON text, equal to JSON.stringify(ev) for every RelayEvent. */
-export function encodeEvent(ev: RelayEvent): string {
-  let s = `{"kind":${str(ev.kind)},"tag":${str(ev.tag)},"msgid":${str(ev.msgid)}`;
-  if (ev.host !== undefined) s += `,"host":${str(ev.host)}`;
-  if (ev.time !== undefined) s += `,"time":${str(ev.time)}`;
-  s += `,"id":${str(ev.id)},"fields":${flatJson(ev.fields)},"raw":${str(ev.raw)}`;
-  if (ev.account !== undefined) s += `,"account":${str(ev.account)}`;
-  return `${s}}`;
+/** Payloads of one batch, encoded into one buffer as events come (no per-event allocation). */
+export class PayloadBatch {
+  #buf: Buffer;
+  #off = 0;
+  #ends: number[] = [];
+
+  constructor(expectedBytes = 64 * 1024) {
+    this.#buf = Buffer.allocUnsafe(Math.max(1024, expectedBytes));
+  }
+
+  get count(): number {
+    return this.#ends.length;
+  }
+
+  get bytes(): number {
+    return this.#off;
+  }
+
+  push(ev: RelayEvent): void {
+    const head = JSON.stringify([VERSION, ev.kind, ev.tag, ev.msgid, ev.host ?? null, ev.time ?? null, ev.id, ev.account ?? null, severityOf(ev)]);
+    const fields = flatJson(ev.fields);
+    const raw = ev.raw;
+    // UTF-8 takes at most 3 bytes per UTF-16 unit.
+    const max = (head.length + fields.length + raw.length) * 3 + 2;
+    if (this.#off + max > this.#buf.length) this.#grow(max);
+    const buf = this.#buf;
+    let off = this.#off;
+    off += buf.write(head, off, 'utf8');
+    buf[off++] = LF;
+    off += buf.write(fields, off, 'utf8');
+    buf[off++] = LF;
+    off += buf.write(raw, off, 'utf8');
+    this.#off = off;
+    this.#ends.push(off);
+  }
+
+  /** One Buffer per event, views of the batch buffer. */
+  payloads(): Buffer[] {
+    const out = new Array<Buffer>(this.#ends.length);
+    let start = 0;
+    for (let i = 0; i < out.length; i++) {
+      const end = this.#ends[i] as number;
+      out[i] = this.#buf.subarray(start, end);
+      start = end;
+    }
+    return out;
+  }
+
+  #grow(need: number): void {
+    const next = Buffer.allocUnsafe(Math.max(this.#buf.length * 2, this.#off + need));
+    this.#buf.copy(next, 0, 0, this.#off);
+    this.#buf = next;
+  }
 }
 
-/** The event back from its payload (written by encodeEvent, CRC-checked by the queue). */
+/** The payload of one event. */
+export function encodeEvent(ev: RelayEvent): Buffer {
+  const b = new PayloadBatch(1024);
+  b.push(ev);
+  return b.payloads()[0] as Buffer;
+}
+
+/** An event read back from a version-2 payload: `fields` is parsed from its text on first use. */
+class QueuedEvent implements RelayEvent {
+  readonly kind: LogKind;
+  readonly tag: string;
+  readonly msgid: string;
+  readonly host: string | undefined;
+  readonly time: string | undefined;
+  readonly id: string;
+  readonly raw: string;
+  readonly account?: string;
+  readonly severity: number;
+  readonly fieldsJson: string;
+  #fields: FlatRecord | undefined;
+
+  constructor(head: unknown[], fieldsJson: string, raw: string) {
+    this.kind = head[1] as LogKind;
+    this.tag = head[2] as string;
+    this.msgid = head[3] as string;
+    this.host = (head[4] as string | null) ?? undefined;
+    this.time = (head[5] as string | null) ?? undefined;
+    this.id = head[6] as string;
+    if (head[7] !== null) this.account = head[7] as string;
+    this.severity = head[8] as number;
+    this.fieldsJson = fieldsJson;
+    this.raw = raw;
+  }
+
+  get fields(): FlatRecord {
+    return (this.#fields ??= JSON.parse(this.fieldsJson) as FlatRecord);
+  }
+
+  /** The version-1 shape (JSON.stringify(event) as the router built it). */
+  toJSON(): object {
+    const o: Record<string, unknown> = { kind: this.kind, tag: this.tag, msgid: this.msgid };
+    if (this.host !== undefined) o['host'] = this.host;
+    if (this.time !== undefined) o['time'] = this.time;
+    o['id'] = this.id;
+    o['fields'] = this.fields;
+    o['raw'] = this.raw;
+    if (this.account !== undefined) o['account'] = this.account;
+    return o;
+  }
+}
+
+/** The event back from its payload (written by encodeEvent, or version 1; CRC-checked by the queue). */
 export function decodeEvent(payload: Buffer): RelayEvent {
-  return JSON.parse(payload.toString('utf8')) as RelayEvent;
+  if (payload[0] !== 0x5b) return JSON.parse(payload.toString('utf8')) as RelayEvent;
+  const a = payload.indexOf(LF);
+  const b = a < 0 ? -1 : payload.indexOf(LF, a + 1);
+  if (b < 0) throw new RelayError(ErrorCodes.QUEUE_CORRUPT, 'A disk-queue payload has fewer than three parts; it was not written by this relay.');
+  const head = JSON.parse(payload.toString('utf8', 0, a)) as unknown[];
+  if (head[0] !== VERSION) throw new RelayError(ErrorCodes.QUEUE_CORRUPT, `A disk-queue payload has version ${String(head[0])}; this relay reads versions 1 and 2 (downgraded after an upgrade?).`);
+  return new QueuedEvent(head, payload.toString('utf8', a + 1, b), payload.toString('utf8', b + 1));
 }

@@ -5,9 +5,24 @@ import type { RelayEvent } from '../event.js';
  * delivered to every destination (direct) or appended and fsynced to the disk queue (queued).
  * Only then may a source move its checkpoint.
  */
+/** A batch handed off event by event (Handoff.begin). */
+export interface HandoffBatch {
+  /** Takes one routed event; the handoff encodes it at once and keeps no reference to it. */
+  push(ev: RelayEvent): void;
+  /** Same contract as Handoff.accept for the events pushed. */
+  commit(): Promise<void>;
+}
+
 export interface Handoff {
   start(): Promise<void>;
   accept(events: RelayEvent[]): Promise<void>;
+  /**
+   * The streaming form of accept(): the pipeline routes a record and pushes its event, which is
+   * encoded (framed for a destination, or as a queue payload) and dropped before the next record is
+   * routed, so events die young instead of a whole batch being promoted by the GC. push() and
+   * commit() follow begin() in the same synchronous run.
+   */
+  begin(expected: number): HandoffBatch;
   /** Shutdown begins: an `accept` that waits for room (full queue) gives up with DR_ERR_CLOSED so its source can stop. */
   unblock?(): void;
   /** Drains what can be drained before the deadline, then closes destinations. */

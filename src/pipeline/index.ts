@@ -31,16 +31,18 @@ export class Pipeline {
   /** The emit a source calls; resolves when its batch is durable (see Handoff). */
   emitFor(source: string): Emit {
     const { router, handoff, deadLetters, metrics } = this.parts;
-    return async (records: SourceRecord[]): Promise<void> => {
-      if (this.#closing) throw new RelayError(ErrorCodes.CLOSED, `The pipeline is shutting down; ${source} must stop without committing.`);
+    // Not async, and no array of events: each event is handed off as soon as it is routed and
+    // nothing here keeps the batch alive while the handoff waits (Handoff.begin).
+    return (records: SourceRecord[]): Promise<void> => {
+      if (this.#closing) return Promise.reject(new RelayError(ErrorCodes.CLOSED, `The pipeline is shutting down; ${source} must stop without committing.`));
       metrics.eventsIn.inc({ source }, records.length);
-      const events: RelayEvent[] = [];
-      for (const rec of records) {
-        const r = router.route(rec);
-        if (r.ok) events.push(r.event);
+      const batch = handoff.begin(records.length);
+      for (let i = 0; i < records.length; i++) {
+        const r = router.route(records[i] as SourceRecord);
+        if (r.ok) batch.push(r.event);
         else deadLetters.write(source, r.dead);
       }
-      await handoff.accept(events);
+      return batch.commit();
     };
   }
 

@@ -4,12 +4,13 @@ import type { Destination } from '../destinations/destination.js';
 import type { Metrics } from '../ops/metrics.js';
 import type { Logger } from '../ops/logger.js';
 import type { DiskQueue, QueueRecord } from '../queue/index.js';
-import type { Handoff } from './handoff.js';
+import type { Handoff, HandoffBatch } from './handoff.js';
 import { closeAll } from './direct.js';
+import { openBatch } from '../destinations/batch.js';
 import { ErrorCodes, RelayError, errorMessage, isRelayError } from '../errors.js';
 import { Backoff, sleep } from '../ops/backoff.js';
 import { AckTrail } from './ack-trail.js';
-import { decodeEvent, encodeEvent } from './event-codec.js';
+import { decodeEvent, PayloadBatch } from './event-codec.js';
 
 export interface QueuedHandoffOptions {
   /** Records per `send`. @default 500 */
@@ -51,6 +52,8 @@ interface Lane {
   done: boolean;
 }
 
+const NO_RECORDS: QueueRecord[] = [];
+
 /**
  * Sources → disk queue → one pump per destination. `accept` resolves once the batch is fsynced
  * in the queue; each pump reads from its own cursor, sends, and acks only after `send` resolved
@@ -76,6 +79,8 @@ export class QueuedHandoff implements Handoff {
   readonly #idle = new AbortController();
   /** Appends blocked on a full queue give up when the sources are told to stop. */
   readonly #appends = new AbortController();
+  /** Payload bytes per event of the last batch (PayloadBatch sizing). */
+  #bytesPerEvent = 1024;
   #pumps: Promise<void>[] = [];
   readonly #lanes: Lane[] = [];
   #draining = false;
@@ -112,11 +117,36 @@ export class QueuedHandoff implements Handoff {
     this.#gaugeTimer.unref();
   }
 
-  async accept(events: RelayEvent[]): Promise<void> {
-    if (events.length === 0) return;
+  accept(events: RelayEvent[]): Promise<void> {
+    const b = this.begin(events.length);
+    for (const ev of events) b.push(ev);
+    return b.commit();
+  }
+
+  begin(expected: number): HandoffBatch {
+    const payloads = new PayloadBatch(expected * this.#bytesPerEvent);
+    let failed: unknown;
+    return {
+      push: (ev: RelayEvent): void => {
+        if (failed !== undefined) return;
+        try {
+          payloads.push(ev);
+        } catch (err: unknown) {
+          failed = err;
+        }
+      },
+      commit: (): Promise<void> => {
+        if (failed !== undefined) return Promise.reject(failed);
+        // The next batch's buffer is sized from this one's (it rarely has to grow).
+        if (payloads.count > 0) this.#bytesPerEvent = Math.ceil(payloads.bytes / payloads.count) + 64;
+        return this.#append(payloads.payloads());
+      },
+    };
+  }
+
+  async #append(payloads: Buffer[]): Promise<void> {
+    if (payloads.length === 0) return;
     if (this.#appends.signal.aborted) throw this.#closingError();
-    const payloads = new Array<Buffer>(events.length);
-    for (let i = 0; i < events.length; i++) payloads[i] = Buffer.from(encodeEvent(events[i] as RelayEvent));
     for (;;) {
       try {
         await this.#queue.append(payloads, this.#appends.signal);
@@ -192,18 +222,21 @@ export class QueuedHandoff implements Handoff {
         if (held) await this.#release(lane);
         continue;
       }
-      const events = new Array<RelayEvent>(records.length);
+      // Decoded events go straight into the destination's batch and are dropped (Destination.begin).
+      const batch = openBatch(d, records.length);
       let replayed = 0;
       for (let i = 0; i < records.length; i++) {
         const r = records[i] as QueueRecord;
         if (r.seq <= sentUpTo) replayed++;
-        events[i] = decodeEvent(r.payload);
+        batch.push(decodeEvent(r.payload));
       }
-      const last = (records[records.length - 1] as QueueRecord).seq;
+      const count = records.length;
+      const last = (records[count - 1] as QueueRecord).seq;
+      records = NO_RECORDS;
       if (last > sentUpTo) sentUpTo = last;
       if (replayed > 0) this.#metrics.replayed.inc({ destination: d.name }, replayed);
       try {
-        await d.send(events);
+        await batch.send();
       } catch (err: unknown) {
         if (signal.aborted) break;
         // send() retries transient faults itself; what reaches here needs an operator. Keep the
@@ -214,9 +247,9 @@ export class QueuedHandoff implements Handoff {
       }
       backoff.reset();
       lane.progressAt = Date.now();
-      this.#metrics.eventsOut.inc({ destination: d.name }, events.length);
+      this.#metrics.eventsOut.inc({ destination: d.name }, count);
       this.#metrics.destinationUp.set({ destination: d.name }, 1);
-      trail.push(last, events.length);
+      trail.push(last, count);
       await this.#release(lane);
     }
     await lane.acking;

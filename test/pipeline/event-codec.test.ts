@@ -1,14 +1,20 @@
 /**
- * The disk-queue payload of an event is exactly JSON.stringify(event), for every event the router
- * builds (seed and peer samples, proxy lines through the fast lane, MSP accounts) and for arbitrary
- * strings and values; and it decodes back to the same event.
+ * The disk-queue payload (pipeline/event-codec.ts, version 2): every event the router builds (seed
+ * and peer samples, proxy lines through the fast lane, MSP accounts) and arbitrary events come back
+ * as the same event (same JSON, same severity, same fields text) and format to the same bytes in
+ * every wire format; version-1 payloads (queues written before) still decode; a damaged or
+ * future-version payload is refused with DR_ERR_QUEUE_CORRUPT.
  */
 import t from 'tap';
 import fc from 'fast-check';
 import type { FlatValue, RelayEvent, SourceRecord } from '../../src/event.js';
 import { LOG_KINDS } from '../../src/event.js';
+import type { FormatOptions } from '../../src/config/schema.js';
 import { createRouter } from '../../src/route/router.js';
-import { decodeEvent, encodeEvent } from '../../src/pipeline/event-codec.js';
+import { createFormatter } from '../../src/formats/index.js';
+import { flatJson } from '../../src/formats/flat-json.js';
+import { severityOf } from '../../src/formats/severity.js';
+import { decodeEvent, encodeEvent, PayloadBatch } from '../../src/pipeline/event-codec.js';
 import { peerSamples, seedSamples } from '../helpers/samples.js';
 import { proxyLine } from './relay-child.js';
 
@@ -22,7 +28,7 @@ function routed(records: SourceRecord[]): RelayEvent[] {
   return out;
 }
 
-t.test('router events: payload = JSON.stringify(event), and back', async (t) => {
+function routerEvents(): RelayEvent[] {
   const records: SourceRecord[] = [];
   for (const s of [...seedSamples(), ...peerSamples()]) {
     records.push({ text: s.line, position: s.origin });
@@ -30,14 +36,64 @@ t.test('router events: payload = JSON.stringify(event), and back', async (t) => 
   }
   for (let i = 0; i < 50; i++) records.push({ text: proxyLine(i, i % 3 === 0 ? 40 : 0).trimEnd(), kind: 'authproxy', host: 'proxy01', position: `f@1:2:${i}` });
   records.push({ text: '{"timestamp":"2024-05-14T09:30:00Z","msg":"quote \\" backslash \\\\ unicode \\u00e9 \\ud83d\\ude00","nested":{"a":[1,2,{"b":null}]}}', kind: 'authproxy', position: 'f@1:2:x' });
-  const events = routed(records);
-  t.ok(events.length >= records.length - 2, `${events.length} events routed`);
-  const bad = events.filter((ev) => encodeEvent(ev) !== JSON.stringify(ev)).map((ev) => ev.id);
-  t.same(bad, [], 'every payload equals JSON.stringify(event)');
-  t.ok(events.every((ev) => JSON.stringify(decodeEvent(Buffer.from(encodeEvent(ev)))) === JSON.stringify(ev)), 'every payload decodes to the same event');
+  records.push({ text: '{\n  "timestamp": "2024-05-14T09:30:00Z",\n  "msg": "pretty-printed, LFs in raw"\n}', kind: 'authproxy', position: 'f@1:2:y' });
+  return routed(records);
+}
+
+const ALL_FORMATS: FormatOptions[] = (['rfc5424', 'rfc3164', 'cef', 'leef', 'json'] as const).flatMap((format) =>
+  (['flattened', 'raw', 'ecs'] as const).map((message) => ({ format, message, facility: 'auth' as const, enterprise_id: 32473, bom: false, max_message_bytes: 65536 })),
+);
+const CTX = { fallbackHost: 'relay', software: 'duo-relay', swVersion: '0.0.0', now: () => new Date(0) };
+
+t.test('router events: decoded = original (JSON, severity, fields text) and the same bytes in every format', async (t) => {
+  const events = routerEvents();
+  t.ok(events.length > 100, `${events.length} events routed`);
+  const batch = new PayloadBatch(256); // small on purpose: the buffer must grow
+  for (const ev of events) batch.push(ev);
+  const payloads = batch.payloads();
+  t.equal(payloads.length, events.length);
+  const decoded = payloads.map((p) => decodeEvent(p));
+  const mismatch: string[] = [];
+  for (const [i, ev] of events.entries()) {
+    const d = decoded[i] as RelayEvent;
+    if (JSON.stringify(d) !== JSON.stringify(ev)) mismatch.push(`${ev.id}: JSON`);
+    if (severityOf(d) !== severityOf(ev)) mismatch.push(`${ev.id}: severity`);
+    if (d.fieldsJson !== flatJson(ev.fields)) mismatch.push(`${ev.id}: fields text`);
+    if (!encodeEvent(ev).equals(payloads[i] as Buffer)) mismatch.push(`${ev.id}: encodeEvent differs from the batch payload`);
+  }
+  t.same(mismatch, [], 'every event survives the queue');
+  for (const opts of ALL_FORMATS) {
+    const before = createFormatter(opts, CTX);
+    const after = createFormatter(opts, CTX);
+    const diff = events.filter((ev, i) => before(ev) !== after(decoded[i] as RelayEvent)).map((ev) => ev.id);
+    t.same(diff, [], `${opts.format}/${opts.message}: same message for every decoded event`);
+  }
+  t.ok(decoded.some((d) => d.account === 'DA0CHILD00000000001'), 'MSP account kept');
+  t.ok(decoded.some((d) => d.raw.includes('\n')), 'a raw with LFs kept whole');
 });
 
-t.test('arbitrary events: payload = JSON.stringify(event)', (t) => {
+t.test('version-1 payloads (the event as JSON) still decode', async (t) => {
+  for (const ev of routerEvents()) {
+    const d = decodeEvent(Buffer.from(JSON.stringify(ev)));
+    if (JSON.stringify(d) !== JSON.stringify(ev) || severityOf(d) !== severityOf(ev)) t.fail(`${ev.id} changed`);
+  }
+  t.pass('all decoded');
+});
+
+t.test('damaged or unknown payloads are refused with DR_ERR_QUEUE_CORRUPT', async (t) => {
+  const good = encodeEvent(routerEvents()[0] as RelayEvent);
+  const firstLf = good.indexOf(0x0a);
+  const cases: [string, Buffer][] = [
+    ['one part', good.subarray(0, firstLf)],
+    ['two parts', good.subarray(0, good.indexOf(0x0a, firstLf + 1))],
+    ['version 3', Buffer.concat([Buffer.from('[3'), good.subarray(2)])],
+  ];
+  for (const [name, payload] of cases) {
+    t.throws(() => decodeEvent(payload), { code: 'DR_ERR_QUEUE_CORRUPT' }, name);
+  }
+});
+
+t.test('arbitrary events survive the queue', (t) => {
   const value: fc.Arbitrary<FlatValue> = fc.oneof(fc.string({ unit: 'binary' }), fc.double(), fc.integer(), fc.boolean(), fc.constant(null));
   const event: fc.Arbitrary<RelayEvent> = fc.record(
     {
@@ -53,7 +109,20 @@ t.test('arbitrary events: payload = JSON.stringify(event)', (t) => {
     },
     { requiredKeys: ['kind', 'tag', 'msgid', 'host', 'time', 'id', 'fields', 'raw'] },
   );
-  fc.assert(fc.property(event, (ev) => encodeEvent(ev) === JSON.stringify(ev)), { numRuns: 2000 });
+  // Lone surrogates become U+FFFD in UTF-8: compare with what a UTF-8 round trip of the same text gives.
+  const utf8 = (s: string): string => Buffer.from(s, 'utf8').toString('utf8');
+  fc.assert(
+    fc.property(event, (ev) => {
+      const d = decodeEvent(encodeEvent(ev));
+      return (
+        utf8(JSON.stringify(d)) === utf8(JSON.stringify(ev)) &&
+        d.raw === utf8(ev.raw) &&
+        severityOf(d) === severityOf(ev) &&
+        d.fieldsJson === utf8(flatJson(ev.fields))
+      );
+    }),
+    { numRuns: 2000 },
+  );
   t.pass('2000 random events');
   t.end();
 });

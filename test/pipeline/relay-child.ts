@@ -3,6 +3,7 @@
  * files, start/stop with every child killed in teardown, peak RSS from /proc, proxy log lines,
  * and an incremental tally of what a real rsyslog received (event ids from the RFC 5424 SD).
  */
+import { readShebang } from '../helpers/shebang.js';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -62,11 +63,9 @@ process.once('exit', () => {
  */
 const UNHOOK = ['-u', 'NODE_OPTIONS', '-u', 'NODE_V8_COVERAGE'];
 
-/** The node flags in main.js's `#!/usr/bin/env -S node …` line (what `/usr/bin/duo-relay` runs with). */
+/** The node flags in main.js's shebang (what `/usr/bin/duo-relay` runs with). */
 export function shebangFlags(): string[] {
-  const first = readFileSync(mainJs, 'utf8').split('\n', 1)[0] ?? '';
-  const m = /^#!\/usr\/bin\/env -S node(.*)$/.exec(first);
-  return m?.[1] === undefined ? [] : m[1].trim().split(/\s+/).filter((f) => f !== '');
+  return readShebang(mainJs).flags;
 }
 
 /**
@@ -77,7 +76,7 @@ export function startRelay(t: Teardown, config: string, opts: { nodeArgs?: strin
   const extra = (process.env['DUO_RELAY_NODE_ARGS'] ?? '').split(/\s+/).filter((a) => a !== '');
   const child = spawn('/usr/bin/env', [...UNHOOK, process.execPath, ...(opts.nodeArgs ?? shebangFlags()), ...extra, mainJs, 'run', '--config', config], {
     stdio: ['ignore', 'ignore', 'pipe'],
-    env: opts.env ?? process.env,
+    env: { ...(opts.env ?? process.env), ...readShebang(mainJs).env },
   });
   if (child.pid === undefined) throw new Error(`Could not spawn the relay (${mainJs}).`);
   const pid = child.pid;

@@ -274,12 +274,11 @@ export class AuthproxyTailer implements Source {
       if (offset > t.committed) t.committed = offset;
       return;
     }
-    const records = this.#batch;
-    this.#batch = [];
     const emit = this.#emit;
     if (emit === undefined) throw new Halt();
     try {
-      await emit(records);
+      // No local holds the records while the pipeline works on them: they can die young.
+      await emit(this.#takeBatch());
     } catch (err: unknown) {
       if (this.#stopping || (isRelayError(err) && err.code === ErrorCodes.CLOSED)) {
         // The pipeline is shutting down (Emit contract): stop without committing.
@@ -293,6 +292,12 @@ export class AuthproxyTailer implements Source {
     if (this.#destroyed) throw new Halt();
     t.committed = offset;
     this.#checkpointer.request();
+  }
+
+  #takeBatch(): SourceRecord[] {
+    const records = this.#batch;
+    this.#batch = [];
+    return records;
   }
 
   #fragmentDue(t: Tracked, live: boolean): boolean {
