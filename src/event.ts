@@ -67,6 +67,8 @@ export interface RelayEvent {
    */
   readonly severity?: number;
   readonly fieldsJson?: string;
+  /** The UTF-8 bytes of `fieldsJson` (copied into a frame as they are; never holds CR or LF). */
+  readonly fieldsBytes?: Buffer;
 }
 
 /** A record the router refused; written to the dead-letter file with the reason. */

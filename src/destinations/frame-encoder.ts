@@ -105,6 +105,34 @@ export class FrameEncoder {
     this.#count++;
   }
 
+  /**
+   * Appends one framed message given as `head` + the UTF-8 bytes of its body (an event read back
+   * from the disk queue keeps its body's bytes, formats/types.ts): the body is copied, never decoded
+   * nor encoded. The body must hold no CR or LF (JSON text has none), so LF framing needs no escape.
+   */
+  pushSplitBytes(head: string, body: Buffer): void {
+    const text = this.#lf ? escapeLineBreaks(head) : head;
+    this.#reserve(text.length * 3 + body.length + 8);
+    const buf = this.#buf;
+    const off = this.#off;
+    if (this.#lf) {
+      const headLen = buf.write(text, off, 'utf8');
+      const len = headLen + body.copy(buf, off + headLen);
+      buf[off + len] = LF;
+      this.#off = off + len + 1;
+    } else {
+      const guess = decimalDigits(text.length + body.length);
+      const start = off + guess + 1;
+      const headLen = buf.write(text, start, 'utf8');
+      const len = headLen + body.copy(buf, start + headLen);
+      const digits = decimalDigits(len);
+      if (digits !== guess) buf.copyWithin(off + digits + 1, start, start + len);
+      this.#writeLength(off, digits, len);
+      this.#off = off + digits + 1 + len;
+    }
+    this.#count++;
+  }
+
   /** The framed batch. The encoder forgets it: the caller owns the Buffer. */
   finish(): Buffer {
     const used = this.#off;

@@ -140,7 +140,8 @@ export class StreamSyslogDestination implements Destination {
         try {
           if (split !== undefined) {
             split(ev, parts);
-            enc.pushSplit(parts.head, parts.body);
+            if (parts.bodyBytes !== undefined) enc.pushSplitBytes(parts.head, parts.bodyBytes);
+            else enc.pushSplit(parts.head, parts.body);
           } else enc.push(ctx.format(ev));
           count++;
         } catch (err: unknown) {
@@ -150,6 +151,7 @@ export class StreamSyslogDestination implements Destination {
       send: (): Promise<void> => {
         parts.head = '';
         parts.body = '';
+        parts.bodyBytes = undefined;
         if (failed === undefined && gen !== this.#batchGen) failed = new RelayError(ErrorCodes.INTERNAL, `Destination ${this.name}: a batch was sent after a newer one began.`);
         this.#batchGen++;
         if (this.#closing || this.#destroyed) return Promise.reject(this.#closedError());

@@ -9,7 +9,9 @@ import { toEcs } from './ecs.js';
 import { wellFormed } from './utf8.js';
 import { flatJson } from './flat-json.js';
 
-const flattened: MessageBody = (ev: RelayEvent) => ev.fieldsJson ?? flatJson(ev.fields);
+const flattened: MessageBody = Object.assign((ev: RelayEvent) => ev.fieldsJson ?? flatJson(ev.fields), {
+  bytes: (ev: RelayEvent) => ev.fieldsBytes,
+});
 // A leading U+FEFF (a file's BOM kept by a reader) would read as the RFC 5424 MSG-UTF8 BOM
 // and vanish at the receiver; JSON text must not start with one anyway (RFC 8259 §8.1).
 const raw: MessageBody = (ev: RelayEvent) => {
@@ -19,7 +21,7 @@ const raw: MessageBody = (ev: RelayEvent) => {
 };
 const ecs: MessageBody = (ev: RelayEvent) => JSON.stringify(toEcs(ev));
 
-export function messageBody(kind: 'flattened' | 'raw' | 'ecs'): (ev: RelayEvent) => string {
+export function messageBody(kind: 'flattened' | 'raw' | 'ecs'): MessageBody {
   switch (kind) {
     case 'flattened':
       return flattened;

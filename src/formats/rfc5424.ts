@@ -104,7 +104,6 @@ export function createRfc5424Formatter(opts: FormatOptions, ctx: FormatContext, 
   let endText = '';
 
   // What the last header() built, for the cold path (fitted) and for `split`.
-  let lastBody = '';
   let lastPri = '';
   let lastTs = '';
   let lastTimeMark = '';
@@ -112,7 +111,7 @@ export function createRfc5424Formatter(opts: FormatOptions, ctx: FormatContext, 
   let lastId = '';
   let lastAccount: string | undefined;
 
-  /** Header + SD (everything before MSG, with its SP or optional BOM); MSG goes to `lastBody`. */
+  /** Header + SD (everything before MSG, with its SP or optional BOM). */
   const header = (ev: RelayEvent): string => {
     let ts = toRfc5424Timestamp(ev.time);
     let timeMark = '';
@@ -135,7 +134,6 @@ export function createRfc5424Formatter(opts: FormatOptions, ctx: FormatContext, 
     const id = sdValue(ev.id);
     const account = ev.account !== undefined ? sdValue(ev.account) : undefined;
     const pri = priPrefix[severityOf(ev)] as string;
-    lastBody = body(ev);
     lastPri = pri;
     lastTs = ts;
     lastTimeMark = timeMark;
@@ -169,15 +167,24 @@ export function createRfc5424Formatter(opts: FormatOptions, ctx: FormatContext, 
 
   const format = (ev: RelayEvent): string => {
     const prefix = header(ev);
-    const msg = lastBody;
+    const msg = body(ev);
     // Fast path of Fitter.fit: 3 bytes per UTF-16 unit is the worst case.
     if ((prefix.length + msg.length) * 3 <= fitter.max) return prefix + msg;
     return fitted(ev, prefix, msg);
   };
 
+  const bodyBytes = body.bytes;
   const split = (ev: RelayEvent, out: SplitMessage): void => {
     const prefix = header(ev);
-    const msg = lastBody;
+    const bytes = bodyBytes?.(ev);
+    if (bytes !== undefined && prefix.length * 3 + bytes.length <= fitter.max) {
+      out.head = prefix;
+      out.body = '';
+      out.bodyBytes = bytes;
+      return;
+    }
+    out.bodyBytes = undefined;
+    const msg = body(ev);
     if ((prefix.length + msg.length) * 3 <= fitter.max) {
       out.head = prefix;
       out.body = msg;

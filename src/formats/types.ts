@@ -7,8 +7,11 @@ import type { RelayEvent } from '../event.js';
 /** One event → one message (no framing, no trailing LF). */
 export type Formatter = (ev: RelayEvent) => string;
 
-/** Builds the MSG body (flattened JSON, the original JSON, or ECS JSON). */
-export type MessageBody = (ev: RelayEvent) => string;
+/**
+ * Builds the MSG body (flattened JSON, the original JSON, or ECS JSON). `bytes`, when the body kind
+ * has it, gives the body's UTF-8 bytes without building the string, when the event kept them.
+ */
+export type MessageBody = ((ev: RelayEvent) => string) & { bytes?: (ev: RelayEvent) => Buffer | undefined };
 
 /** What the formatter needs to know about the relay itself. */
 export interface FormatContext {
@@ -37,10 +40,15 @@ export interface FormatStats {
   timeSubstituted: number;
 }
 
-/** One message as two strings, `head + body` (filled by `CountingFormatter.split`). */
+/**
+ * One message as two strings, `head + body` (filled by `CountingFormatter.split`), or as `head` and
+ * `bodyBytes`, the body's UTF-8 bytes, when the event carries them (read back from the disk queue)
+ * and nothing needs cutting: then `body` is '' and the bytes are copied as they are.
+ */
 export interface SplitMessage {
   head: string;
   body: string;
+  bodyBytes?: Buffer | undefined;
 }
 
 /**

@@ -85,7 +85,11 @@ export function encodeEvent(ev: RelayEvent): Buffer {
   return b.payloads()[0] as Buffer;
 }
 
-/** An event read back from a version-2 payload: `fields` is parsed from its text on first use. */
+/**
+ * An event read back from a version-2 payload. The fields' and raw text stay bytes (views of the
+ * payload) until something asks for them: the usual RFC 5424 message copies the fields' bytes into
+ * its frame, so neither string is ever built. `fields` is parsed on first use.
+ */
 class QueuedEvent implements RelayEvent {
   readonly kind: LogKind;
   readonly tag: string;
@@ -93,13 +97,15 @@ class QueuedEvent implements RelayEvent {
   readonly host: string | undefined;
   readonly time: string | undefined;
   readonly id: string;
-  readonly raw: string;
   readonly account?: string;
   readonly severity: number;
-  readonly fieldsJson: string;
+  readonly fieldsBytes: Buffer;
+  readonly #rawBytes: Buffer;
+  #fieldsJson: string | undefined;
+  #raw: string | undefined;
   #fields: FlatRecord | undefined;
 
-  constructor(head: unknown[], fieldsJson: string, raw: string) {
+  constructor(head: unknown[], fieldsBytes: Buffer, rawBytes: Buffer) {
     this.kind = head[1] as LogKind;
     this.tag = head[2] as string;
     this.msgid = head[3] as string;
@@ -108,8 +114,16 @@ class QueuedEvent implements RelayEvent {
     this.id = head[6] as string;
     if (head[7] !== null) this.account = head[7] as string;
     this.severity = head[8] as number;
-    this.fieldsJson = fieldsJson;
-    this.raw = raw;
+    this.fieldsBytes = fieldsBytes;
+    this.#rawBytes = rawBytes;
+  }
+
+  get fieldsJson(): string {
+    return (this.#fieldsJson ??= this.fieldsBytes.toString('utf8'));
+  }
+
+  get raw(): string {
+    return (this.#raw ??= this.#rawBytes.toString('utf8'));
   }
 
   get fields(): FlatRecord {
@@ -137,5 +151,5 @@ export function decodeEvent(payload: Buffer): RelayEvent {
   if (b < 0) throw new RelayError(ErrorCodes.QUEUE_CORRUPT, 'A disk-queue payload has fewer than three parts; it was not written by this relay.');
   const head = JSON.parse(payload.toString('utf8', 0, a)) as unknown[];
   if (head[0] !== VERSION) throw new RelayError(ErrorCodes.QUEUE_CORRUPT, `A disk-queue payload has version ${String(head[0])}; this relay reads versions 1 and 2 (downgraded after an upgrade?).`);
-  return new QueuedEvent(head, payload.toString('utf8', a + 1, b), payload.toString('utf8', b + 1));
+  return new QueuedEvent(head, payload.subarray(a + 1, b), payload.subarray(b + 1));
 }

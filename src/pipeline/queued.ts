@@ -44,8 +44,12 @@ interface Lane {
   readonly d: Destination;
   /** Sent, not yet acknowledged in the queue (see ack-trail.ts). */
   readonly trail: AckTrail;
-  /** The cursor write in flight (never rejects). */
+  /** The cursor writes running (never rejects); see #release. */
   acking: Promise<void>;
+  /** Highest seq to acknowledge / already handed to DiskQueue.ack. */
+  ackWanted: number;
+  ackDone: number;
+  ackRunning: boolean;
   /** Date.now() of the last completed send (close() stops waiting for a lane without progress). */
   progressAt: number;
   /** The pump has returned. */
@@ -53,6 +57,20 @@ interface Lane {
 }
 
 const NO_RECORDS: QueueRecord[] = [];
+
+/**
+ * Sends a pump keeps in flight: while one batch is written, the next ones are read from disk and
+ * framed (the destination writes them in order). Without this the pump idled through every disk
+ * read and every write callback.
+ */
+const SENDS_IN_FLIGHT = 3;
+
+/** A send handed to the destination whose outcome the pump has not taken yet. */
+interface InFlight {
+  promise: Promise<void>;
+  last: number;
+  count: number;
+}
 
 /**
  * Sources → disk queue → one pump per destination. `accept` resolves once the batch is fsynced
@@ -106,7 +124,7 @@ export class QueuedHandoff implements Handoff {
 
   async start(): Promise<void> {
     await Promise.all(this.#destinations.map((d) => d.start()));
-    for (const d of this.#destinations) this.#lanes.push({ d, trail: new AckTrail(), acking: Promise.resolve(), progressAt: Date.now(), done: false });
+    for (const d of this.#destinations) this.#lanes.push({ d, trail: new AckTrail(), acking: Promise.resolve(), ackWanted: 0, ackDone: 0, ackRunning: false, progressAt: Date.now(), done: false });
     this.#pumps = this.#lanes.map((lane) =>
       this.#pump(lane).finally(() => {
         lane.done = true;
@@ -201,16 +219,52 @@ export class QueuedHandoff implements Handoff {
     const backoff = new Backoff(this.#retry);
     /** Highest seq handed to send() by this process: reading it again is a replay. */
     let sentUpTo = 0;
+    const inFlight: InFlight[] = [];
+    /** Sends allowed in flight: one until a send succeeded (a failing destination gets one batch per retry), then SENDS_IN_FLIGHT. */
+    let window = 1;
+    /** Takes the oldest send's outcome. A failure pauses and rewinds: the sends after it are void (read again). */
+    const settleOldest = async (): Promise<void> => {
+      const f = inFlight.shift() as InFlight;
+      try {
+        await f.promise;
+      } catch (err: unknown) {
+        inFlight.length = 0;
+        window = 1;
+        if (signal.aborted) return;
+        // send() retries transient faults itself; what reaches here needs an operator. Keep the
+        // records (nothing is lost), rewind and try again later.
+        this.#metrics.destinationUp.set({ destination: d.name }, 0);
+        await this.#pause(lane, backoff, err, 'Destination refused a batch; it stays queued and is retried.');
+        return;
+      }
+      backoff.reset();
+      window = SENDS_IN_FLIGHT;
+      lane.progressAt = Date.now();
+      this.#metrics.eventsOut.inc({ destination: d.name }, f.count);
+      this.#metrics.destinationUp.set({ destination: d.name }, 1);
+      trail.push(f.last, f.count);
+      this.#release(lane);
+    };
     while (!signal.aborted) {
+      if (inFlight.length >= window) {
+        await settleOldest();
+        continue;
+      }
       let records: QueueRecord[];
       try {
         records = await this.#queue.read(d.name, this.#batchEvents);
       } catch (err: unknown) {
         if (signal.aborted || this.#isClosed(err)) break;
+        inFlight.length = 0;
+        window = 1;
         await this.#pause(lane, backoff, err, 'The disk queue failed to read a batch for a destination; retrying from its cursor.');
         continue;
       }
       if (records.length === 0) {
+        if (inFlight.length > 0) {
+          await settleOldest();
+          continue;
+        }
         if (this.#draining) break;
         // While the destination holds sent events, look again soon: the cursor moves once it lets go.
         const held = trail.size > 0;
@@ -219,7 +273,7 @@ export class QueuedHandoff implements Handoff {
         } catch {
           if (signal.aborted || this.#draining) break;
         }
-        if (held) await this.#release(lane);
+        if (held) this.#release(lane);
         continue;
       }
       // Decoded events go straight into the destination's batch and are dropped (Destination.begin).
@@ -235,22 +289,22 @@ export class QueuedHandoff implements Handoff {
       records = NO_RECORDS;
       if (last > sentUpTo) sentUpTo = last;
       if (replayed > 0) this.#metrics.replayed.inc({ destination: d.name }, replayed);
+      const promise = batch.send();
+      // Its outcome is taken by settleOldest, or ignored once a rewind made it void.
+      promise.catch(() => undefined);
+      inFlight.push({ promise, last, count });
+    }
+    // Stopped: sends that still complete are acknowledged (close() waits for them), so a clean
+    // stop does not repeat them on the next start.
+    while (inFlight.length > 0) {
+      const f = inFlight.shift() as InFlight;
       try {
-        await batch.send();
-      } catch (err: unknown) {
-        if (signal.aborted) break;
-        // send() retries transient faults itself; what reaches here needs an operator. Keep the
-        // records (nothing is lost), rewind and try again later.
-        this.#metrics.destinationUp.set({ destination: d.name }, 0);
-        await this.#pause(lane, backoff, err, 'Destination refused a batch; it stays queued and is retried.');
-        continue;
+        await f.promise;
+      } catch {
+        break;
       }
-      backoff.reset();
-      lane.progressAt = Date.now();
-      this.#metrics.eventsOut.inc({ destination: d.name }, count);
-      this.#metrics.destinationUp.set({ destination: d.name }, 1);
-      trail.push(last, count);
-      await this.#release(lane);
+      trail.push(f.last, f.count);
+      this.#release(lane);
     }
     await lane.acking;
   }
@@ -276,23 +330,36 @@ export class QueuedHandoff implements Handoff {
   }
 
   /**
-   * Acknowledges the sent batches the destination no longer holds for a resend. One cursor write
-   * in flight: the next batch goes out while this one is fsynced.
+   * Acknowledges the sent batches the destination no longer holds for a resend. Never waits: one
+   * cursor write runs at a time and folds in whatever was released meanwhile, so the pump sends on
+   * while the cursor is fsynced (a crash in between only repeats what the file had not caught up on).
    */
-  async #release(lane: Lane): Promise<void> {
+  #release(lane: Lane): void {
     const upTo = lane.trail.release(lane.d.unconfirmed?.() ?? 0);
     if (upTo === undefined) return;
-    await lane.acking;
-    lane.acking = this.#queue.ack(lane.d.name, upTo).then(
-      () => {
-        this.#updateGauges();
-        for (const wake of [...this.#diskWaiters]) wake();
-      },
-      (err: unknown) => {
-        // The in-memory cursor moved already; only its file lags (a crash repeats, never loses).
-        if (!this.#isClosed(err)) this.#logger.warn({ destination: lane.d.name, err: errorMessage(err) }, 'Could not save a destination cursor; a restart may repeat the batch.');
-      },
-    );
+    if (upTo > lane.ackWanted) lane.ackWanted = upTo;
+    if (lane.ackRunning) return;
+    lane.ackRunning = true;
+    lane.acking = this.#ackLoop(lane);
+  }
+
+  async #ackLoop(lane: Lane): Promise<void> {
+    try {
+      while (lane.ackWanted > lane.ackDone) {
+        const upTo = lane.ackWanted;
+        lane.ackDone = upTo;
+        try {
+          await this.#queue.ack(lane.d.name, upTo);
+          this.#updateGauges();
+          for (const wake of [...this.#diskWaiters]) wake();
+        } catch (err: unknown) {
+          // The in-memory cursor moved already; only its file lags (a crash repeats, never loses).
+          if (!this.#isClosed(err)) this.#logger.warn({ destination: lane.d.name, err: errorMessage(err) }, 'Could not save a destination cursor; a restart may repeat the batch.');
+        }
+      }
+    } finally {
+      lane.ackRunning = false;
+    }
   }
 
   /** Logs, rewinds the destination to its cursor and waits out the backoff (or the abort). */
@@ -372,7 +439,7 @@ export class QueuedHandoff implements Handoff {
     await closeAll(this.#destinations, Math.max(Date.now() + 100, deadline - PUMP_EXIT_MS));
     await Promise.race([drained, sleep(Math.max(0, Math.min(PUMP_EXIT_MS, deadline - Date.now())))]);
     // A destination closed cleanly holds nothing any more: its last batches are delivered.
-    for (const lane of this.#lanes) await this.#release(lane);
+    for (const lane of this.#lanes) this.#release(lane);
     for (const lane of this.#lanes) await lane.acking;
     this.#stopGauges();
     this.#updateGauges();

@@ -12,6 +12,8 @@ import { LOG_KINDS } from '../../src/event.js';
 import type { FormatOptions } from '../../src/config/schema.js';
 import { createRouter } from '../../src/route/router.js';
 import { createFormatter } from '../../src/formats/index.js';
+import type { CountingFormatter, SplitMessage } from '../../src/formats/types.js';
+import { FrameEncoder } from '../../src/destinations/frame-encoder.js';
 import { flatJson } from '../../src/formats/flat-json.js';
 import { severityOf } from '../../src/formats/severity.js';
 import { decodeEvent, encodeEvent, PayloadBatch } from '../../src/pipeline/event-codec.js';
@@ -70,6 +72,33 @@ t.test('router events: decoded = original (JSON, severity, fields text) and the 
   }
   t.ok(decoded.some((d) => d.account === 'DA0CHILD00000000001'), 'MSP account kept');
   t.ok(decoded.some((d) => d.raw.includes('\n')), 'a raw with LFs kept whole');
+});
+
+/** The batch as a stream destination frames it (split form, body bytes when the event has them). */
+function frames(format: CountingFormatter, framing: 'octet-counting' | 'lf', evs: readonly RelayEvent[]): Buffer {
+  const enc = new FrameEncoder(framing);
+  const parts: SplitMessage = { head: '', body: '' };
+  enc.begin(evs.length);
+  for (const ev of evs) {
+    (format.split as (ev: RelayEvent, out: SplitMessage) => void)(ev, parts);
+    if (parts.bodyBytes !== undefined) enc.pushSplitBytes(parts.head, parts.bodyBytes);
+    else enc.pushSplit(parts.head, parts.body);
+  }
+  return enc.finish();
+}
+
+t.test('decoded events are framed from their body bytes, to the same bytes as the originals', async (t) => {
+  const events = routerEvents();
+  const decoded = events.map((ev) => decodeEvent(encodeEvent(ev)));
+  t.ok(decoded.every((d) => d.fieldsBytes !== undefined), 'every decoded event carries its body bytes');
+  for (const framing of ['octet-counting', 'lf'] as const) {
+    for (const max of [65536, 480]) {
+      const opts: FormatOptions = { format: 'rfc5424', message: 'flattened', facility: 'auth', enterprise_id: 32473, bom: false, max_message_bytes: max };
+      const a = frames(createFormatter(opts, CTX), framing, events);
+      const b = frames(createFormatter(opts, CTX), framing, decoded);
+      t.ok(a.equals(b), `${framing}, max_message_bytes ${max}: same frames (${a.length} bytes)`);
+    }
+  }
 });
 
 t.test('version-1 payloads (the event as JSON) still decode', async (t) => {

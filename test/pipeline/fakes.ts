@@ -80,6 +80,7 @@ export class FakeDestination implements Destination {
   held = 0;
   #pending = new Set<{ resolve: () => void; reject: (err: Error) => void }>();
   #gate: Promise<void> | undefined;
+  #tail: Promise<void> = Promise.resolve();
   #release: (() => void) | undefined;
 
   constructor(readonly name: string, mode: Mode = 'deliver') {
@@ -106,7 +107,14 @@ export class FakeDestination implements Destination {
     this.#pending.clear();
   }
 
-  async send(batch: readonly RelayEvent[]): Promise<void> {
+  /** Like the real destinations, a send made while others are in flight is delivered after them. */
+  send(batch: readonly RelayEvent[]): Promise<void> {
+    const p = this.#tail.then(() => this.#send(batch));
+    this.#tail = p.then(() => undefined, () => undefined);
+    return p;
+  }
+
+  async #send(batch: readonly RelayEvent[]): Promise<void> {
     if (this.closedAt !== undefined || this.destroyed) throw new RelayError(ErrorCodes.CLOSED, `${this.name} is closed.`);
     const ids = batch.map((e) => e.id);
     this.calls.push(ids);
