@@ -1,7 +1,11 @@
 /**
- * Splits one file into lines by byte offset. Hot path: the chunk is scanned for LF with
- * `indexOf` and each line is decoded straight from the chunk (`toString('utf8', s, e)`); only a
- * line that straddles two chunks is copied. Invalid UTF-8 becomes U+FFFD (the record is kept).
+ * Splits one file into lines by byte offset. Hot path: the complete lines of a chunk are decoded
+ * with one `toString` and each line is a slice of that text (an O(1) view, not a copy); byte
+ * offsets come from scanning the chunk for LF alongside, since LF is one byte and one UTF-16 unit
+ * on both sides. Lines decoded one by one would be a batch of fresh strings that outlive a
+ * scavenge while the batch is routed, and the GC copied and promoted every one of them. Only a
+ * line that straddles two chunks is copied. Invalid UTF-8 becomes U+FFFD (the record is kept):
+ * LF never occurs inside a multi-byte sequence, so decoding per chunk or per line gives the same text.
  *
  * Offsets: `lineStart` is the first byte not yet consumed into a record (or skipped as empty or
  * over-long); it is what a checkpoint may commit. `readPos` is the next byte to read; the bytes
@@ -36,6 +40,11 @@ export class LineReader {
   #carry: Buffer[] = [];
   #carryLen = 0;
   #skipping = false;
+  /** The decoded complete lines of the chunk from byte #textFrom up to #textTo (exclusive, ends with LF), and the next char to take. */
+  #text = '';
+  #textFrom = -1;
+  #textTo = -1;
+  #textPos = 0;
 
   constructor(offset: number, opts: LineReaderOptions) {
     this.readPos = offset;
@@ -59,6 +68,7 @@ export class LineReader {
     this.#bufOffset = this.readPos;
     this.#buf = bytesRead === buf.length ? buf : buf.subarray(0, bytesRead);
     this.#pos = 0;
+    this.#dropText();
     this.readPos += bytesRead;
     return bytesRead;
   }
@@ -83,13 +93,51 @@ export class LineReader {
         s = end;
         break;
       }
-      this.#takeLine(buf, s, nl, out);
+      if (this.#carryLen > 0 || this.#skipping) this.#takeLine(buf, s, nl, out);
+      else this.#takeTextLine(buf, s, nl, out);
       s = nl + 1;
       this.lineStart = this.#bufOffset + s;
     }
     this.#pos = end;
     this.#buf = undefined;
+    this.#dropText();
     return false;
+  }
+
+  /** A line with no fragment before it, as a slice of the chunk's decoded text. */
+  #takeTextLine(buf: Buffer, s: number, nl: number, out: SourceRecord[]): void {
+    if (nl - s > this.#opts.maxLineBytes) {
+      if (s === this.#textFrom) {
+        // Keep the decoded text in step: skip this line's characters too.
+        this.#textPos = this.#text.indexOf('\n', this.#textPos) + 1;
+        this.#textFrom = nl + 1;
+      }
+      this.#takeLine(buf, s, nl, out);
+      return;
+    }
+    if (s !== this.#textFrom || s >= this.#textTo) {
+      // Decode every complete line from here to the chunk's last LF at once.
+      const last = buf.lastIndexOf(10);
+      this.#text = buf.toString('utf8', s, last + 1);
+      this.#textFrom = s;
+      this.#textTo = last + 1;
+      this.#textPos = 0;
+    }
+    const text = this.#text;
+    const c = this.#textPos;
+    const cnl = text.indexOf('\n', c);
+    this.#textPos = cnl + 1;
+    this.#textFrom = nl + 1;
+    const e = cnl > c && text.charCodeAt(cnl - 1) === 13 ? cnl - 1 : cnl;
+    if (e === c) return;
+    out.push(this.#opts.makeRecord(text.slice(c, e), this.lineStart));
+  }
+
+  #dropText(): void {
+    this.#text = '';
+    this.#textFrom = -1;
+    this.#textTo = -1;
+    this.#textPos = 0;
   }
 
   /** Emits the held fragment as a line of its own (idle flush, or a rotated file that will not grow). */
@@ -113,6 +161,7 @@ export class LineReader {
     this.#pos = 0;
     this.#skipping = false;
     this.#clearCarry();
+    this.#dropText();
   }
 
   #takeLine(buf: Buffer, s: number, nl: number, out: SourceRecord[]): void {

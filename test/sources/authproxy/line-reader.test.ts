@@ -120,3 +120,56 @@ t.test('property: any lines, any chunk size → the same records as a plain spli
     { numRuns: 150 },
   );
 });
+
+t.test('property: batches of any size, over-long lines among short ones, CRLF → same records, each over-long line reported once', async (t) => {
+  const dir = await tempDir(t);
+  const p = join(dir, 'f');
+  // Chunks up to 256 bytes hold many lines, so most lines come from the chunk's decoded text.
+  const lineArb = fc.oneof(fc.string({ unit: 'grapheme', maxLength: 40 }), fc.constant(''), fc.string({ unit: 'binary', maxLength: 20 }), fc.string({ maxLength: 12 }).map((x) => `${x}\r`));
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(lineArb.map((s) => s.replace(/\n/g, ' ')), { maxLength: 40 }),
+      fc.integer({ min: 1, max: 256 }),
+      fc.integer({ min: 1, max: 7 }),
+      fc.integer({ min: 4, max: 60 }),
+      async (ls, chunk, batch, maxLine) => {
+        const body = ls.map((l) => `${l}\n`).join('');
+        await writeFile(p, body);
+        const records: SourceRecord[] = [];
+        const oversize: number[] = [];
+        const reader = new LineReader(0, { maxLineBytes: maxLine, makeRecord: (text, start) => ({ text, position: String(start) }), onOversize: (start) => oversize.push(start) });
+        const fh = await open(p, 'r');
+        const buf = Buffer.alloc(chunk);
+        try {
+          for (;;) {
+            const out: SourceRecord[] = [];
+            while (reader.drain(out, batch)) {
+              records.push(...out);
+              out.length = 0;
+            }
+            records.push(...out);
+            if ((await reader.fill(fh, buf)) === 0) break;
+          }
+        } finally {
+          await fh.close();
+        }
+        const expected: { text: string; position: string }[] = [];
+        const expectedOversize: number[] = [];
+        let off = 0;
+        for (const l of ls) {
+          const bytes = Buffer.from(l);
+          if (bytes.length > maxLine) expectedOversize.push(off);
+          else {
+            const text = bytes.length > 0 && bytes[bytes.length - 1] === 13 ? bytes.subarray(0, -1).toString('utf8') : l;
+            if (text !== '') expected.push({ text, position: String(off) });
+          }
+          off += bytes.length + 1;
+        }
+        t.same(records, expected);
+        t.same(oversize, expectedOversize);
+        t.equal(reader.lineStart, Buffer.byteLength(body));
+      },
+    ),
+    { numRuns: 300 },
+  );
+});
