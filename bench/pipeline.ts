@@ -24,12 +24,15 @@ export interface PipelineFigures {
   eventsPerSec: number;
   mbPerSec: number;
   cpuSeconds: number;
+  /** Of cpuSeconds, the kernel's share (file and socket I/O, fsync). */
+  sysSeconds: number;
   peakRssMb: number;
   /** Events/s from the first frame received to the last: the rate once started (process start, TLS handshake and settle_ms left out). */
   steadyEventsPerSec: number;
 }
 
-const MAIN = fileURLToPath(new URL('../src/main.js', import.meta.url));
+// From dist this is the compiled relay next door; under a TypeScript loader (tests) the build's.
+const MAIN = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? '../dist/src/main.js' : '../src/main.js', import.meta.url));
 
 /** The relay's production flags (main.js's shebang), plus BENCH_NODE_ARGS (e.g. `--cpu-prof`) for a diagnosis. */
 function nodeFlags(): string[] {
@@ -98,22 +101,23 @@ async function startReceiver(pki: TestPki): Promise<{ server: Server; port: numb
   return { server, port, count: () => frames, reset: () => (frames = 0) };
 }
 
-function procStats(pid: number): { cpuSeconds: number; peakRssMb: number } {
+function procStats(pid: number): { cpuSeconds: number; sysSeconds: number; peakRssMb: number } {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ticks = Number(fields[11]) + Number(fields[12]);
+    const user = Number(fields[11]);
+    const sys = Number(fields[12]);
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     const hwm = /VmHWM:\s+(\d+) kB/.exec(status);
-    return { cpuSeconds: ticks / 100, peakRssMb: hwm ? Number(hwm[1]) / 1024 : NaN };
+    return { cpuSeconds: (user + sys) / 100, sysSeconds: sys / 100, peakRssMb: hwm ? Number(hwm[1]) / 1024 : NaN };
   } catch {
-    return { cpuSeconds: NaN, peakRssMb: NaN };
+    return { cpuSeconds: NaN, sysSeconds: NaN, peakRssMb: NaN };
   }
 }
 
 async function measure(name: string, child: ChildProcess, rx: { count: () => number }, events: number, fileBytes: number, timeoutMs: number): Promise<PipelineFigures> {
   const start = process.hrtime.bigint();
-  let last = { cpuSeconds: NaN, peakRssMb: NaN };
+  let last = { cpuSeconds: NaN, sysSeconds: NaN, peakRssMb: NaN };
   const deadline = Date.now() + timeoutMs;
   let first: { at: bigint; count: number } | undefined;
   while (rx.count() < events && Date.now() < deadline && child.exitCode === null) {
@@ -134,7 +138,7 @@ async function measure(name: string, child: ChildProcess, rx: { count: () => num
   if (got < events) process.stderr.write(`${name}: only ${got} of ${events} frames arrived within ${timeoutMs} ms\n`);
   const steadySeconds = first !== undefined ? Number(end - first.at) / 1e9 : NaN;
   const steadyEventsPerSec = first !== undefined && steadySeconds > 0 ? (got - first.count) / steadySeconds : NaN;
-  return { name, events: got, seconds, eventsPerSec: got / seconds, mbPerSec: (fileBytes * (got / events)) / 1e6 / seconds, cpuSeconds: last.cpuSeconds, peakRssMb: last.peakRssMb, steadyEventsPerSec };
+  return { name, events: got, seconds, eventsPerSec: got / seconds, mbPerSec: (fileBytes * (got / events)) / 1e6 / seconds, cpuSeconds: last.cpuSeconds, sysSeconds: last.sysSeconds, peakRssMb: last.peakRssMb, steadyEventsPerSec };
 }
 
 /** Batch sizes are the defaults users get unless the environment sets one (for comparing). */
@@ -205,7 +209,7 @@ export async function benchPipeline(lines = Number(process.env['BENCH_LINES'] ??
   const out = [`pipeline: ${lines} proxy lines, relay started as ${Object.entries(readShebang(MAIN).env).map(([k, v]) => `${k}=${v} `).join('')}node ${nodeFlags().join(' ')}, ${(bytes / lines).toFixed(0)} B/line avg, ${(bytes / 1e6).toFixed(1)} MB, TLS to a loopback receiver`];
   for (const f of figures) {
     out.push(
-      `  ${f.name.padEnd(24)} ${Math.round(f.eventsPerSec).toString().padStart(8)} ev/s  ${f.mbPerSec.toFixed(1).padStart(6)} MB/s  cpu ${f.cpuSeconds.toFixed(2)} s  peak RSS ${f.peakRssMb.toFixed(0)} MB  (${f.events} in ${f.seconds.toFixed(2)} s; ${Math.round(f.steadyEventsPerSec)} ev/s after the first frame)`,
+      `  ${f.name.padEnd(24)} ${Math.round(f.eventsPerSec).toString().padStart(8)} ev/s  ${f.mbPerSec.toFixed(1).padStart(6)} MB/s  cpu ${f.cpuSeconds.toFixed(2)} s (sys ${f.sysSeconds.toFixed(2)})  peak RSS ${f.peakRssMb.toFixed(0)} MB  (${f.events} in ${f.seconds.toFixed(2)} s; ${Math.round(f.steadyEventsPerSec)} ev/s after the first frame)`,
     );
   }
   const direct = figures.find((f) => f.name.includes('direct'));

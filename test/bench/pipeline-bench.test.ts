@@ -1,0 +1,23 @@
+/**
+ * The pipeline bench runs end to end on a small file (real relay processes, real TLS receiver, and
+ * rsyslog when installed), so `npm run bench` cannot rot unnoticed: every line it prints has its
+ * figures, every event arrived, and the comparisons are computed.
+ */
+import t from 'tap';
+import { existsSync } from 'node:fs';
+import { benchPipeline } from '../../bench/pipeline.js';
+
+t.test('bench/pipeline: direct, disk queue and rsyslog lines with their ratios', { timeout: 120_000 }, async (t) => {
+  const lines = 3000;
+  const { lines: out, figures } = await benchPipeline(lines);
+  t.match(out[0], /^pipeline: 3000 proxy lines, relay started as MALLOC_ARENA_MAX=2 node --max-semi-space-size=2 /, out.join('\n'));
+  const names = figures.map((f) => f.name);
+  t.same(names.slice(0, 2), ['duo-relay (direct)', 'duo-relay (disk queue)']);
+  for (const f of figures) {
+    t.equal(f.events, lines, `${f.name}: every event arrived`);
+    t.ok(f.eventsPerSec > 0 && f.cpuSeconds > 0 && f.peakRssMb > 1, `${f.name}: figures measured (${Math.round(f.eventsPerSec)} ev/s, ${f.cpuSeconds} s cpu, ${Math.round(f.peakRssMb)} MB)`);
+  }
+  t.ok(out.some((l) => /queue cost: -?[\d.]+% of direct throughput \(target ≤ 25%\)/.test(l)), 'queue cost printed');
+  const rsyslog = ['/usr/sbin/rsyslogd', '/sbin/rsyslogd'].some((p) => existsSync(p));
+  if (rsyslog) t.ok(out.some((l) => /ratio duo-relay\(direct\)\/rsyslog: [\d.]+x/.test(l)), 'ratio against rsyslog printed');
+});
