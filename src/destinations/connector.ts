@@ -208,12 +208,30 @@ export class Connection {
   }
 }
 
-/** Opens a connection; rejects with a coded RelayError (DR_ERR_CONNECT*, DR_ERR_HANDSHAKE_TIMEOUT, DR_ERR_TLS*, DR_ERR_CLOSED). */
-export function connect(o: ConnectOptions): Promise<Connection> {
+/** What opening a socket needs (ConnectOptions minus what only a Connection uses). */
+export type SocketOptions = Pick<ConnectOptions, 'host' | 'port' | 'tls' | 'connectTimeoutMs' | 'handshakeTimeoutMs' | 'keepaliveMs' | 'signal'>;
+
+/** How errors name the peer and what to check: the syslog and RELP destinations word them for their own setups. */
+export interface PeerWords {
+  /** `127.0.0.1:6514`, or `RELP peer 127.0.0.1:2514`. */
+  label: string;
+  /** A socket or TLS error in its phase, as a coded RelayError. */
+  error(err: unknown, phase: 'connect' | 'handshake'): RelayError;
+  /** Ends the handshake-timeout message: what to check. */
+  handshakeHint: string;
+}
+
+/**
+ * TCP (+TLS) with connect and handshake deadlines, cancellable by `o.signal`. Resolves with the
+ * socket to use and the TCP socket under it (the same for plain TCP); rejects with a coded
+ * RelayError (DR_ERR_CONNECT*, DR_ERR_HANDSHAKE_TIMEOUT, DR_ERR_TLS*, DR_ERR_CLOSED).
+ */
+export function openSocket(o: SocketOptions, words: PeerWords): Promise<{ sock: Socket; raw: Socket }> {
   const peer = `${o.host}:${o.port}`;
-  return new Promise<Connection>((resolve, reject) => {
+  const { label } = words;
+  return new Promise((resolve, reject) => {
     if (o.signal?.aborted === true) {
-      reject(new RelayError(ErrorCodes.CLOSED, `Connecting to ${peer} was cancelled: the destination is closed.`));
+      reject(new RelayError(ErrorCodes.CLOSED, `Connecting to ${label} was cancelled: the destination is closed.`));
       return;
     }
     let phase: 'connect' | 'handshake' = 'connect';
@@ -235,10 +253,10 @@ export function connect(o: ConnectOptions): Promise<Connection> {
         reject(err);
         return;
       }
-      resolve(new Connection(sock, raw, peer, o.tls !== undefined, o.settleMs));
+      resolve({ sock, raw });
     };
-    const onError = (err: Error): void => finish(connectError(err, peer, phase, o.tls));
-    const onAbort = (): void => finish(new RelayError(ErrorCodes.CLOSED, `Connecting to ${peer} was cancelled: the destination is closed.`));
+    const onError = (err: Error): void => finish(words.error(err, phase));
+    const onAbort = (): void => finish(new RelayError(ErrorCodes.CLOSED, `Connecting to ${label} was cancelled: the destination is closed.`));
     const arm = (ms: number, make: () => RelayError): void => {
       if (timer !== undefined) clearTimeout(timer);
       timer = ms > 0 ? setTimeout(() => finish(make()), ms) : undefined;
@@ -246,7 +264,7 @@ export function connect(o: ConnectOptions): Promise<Connection> {
 
     o.signal?.addEventListener('abort', onAbort, { once: true });
     raw.on('error', onError);
-    arm(o.connectTimeoutMs, () => new RelayError(ErrorCodes.CONNECT_TIMEOUT, `No TCP connection to ${peer} within ${o.connectTimeoutMs} ms (connect_timeout_ms); check host:, port: and firewalls.`));
+    arm(o.connectTimeoutMs, () => new RelayError(ErrorCodes.CONNECT_TIMEOUT, `No TCP connection to ${label} within ${o.connectTimeoutMs} ms (connect_timeout_ms); check host:, port: and firewalls.`));
     raw.once('connect', () => {
       const m = o.tls;
       if (m === undefined) {
@@ -254,10 +272,7 @@ export function connect(o: ConnectOptions): Promise<Connection> {
         return;
       }
       phase = 'handshake';
-      arm(o.handshakeTimeoutMs, () => new RelayError(
-        ErrorCodes.HANDSHAKE_TIMEOUT,
-        `TLS handshake with ${peer} not finished within ${o.handshakeTimeoutMs} ms (handshake_timeout_ms); is it a TLS port? check port: and transport:.`,
-      ));
+      arm(o.handshakeTimeoutMs, () => new RelayError(ErrorCodes.HANDSHAKE_TIMEOUT, `TLS handshake with ${label} not finished within ${o.handshakeTimeoutMs} ms (handshake_timeout_ms); ${words.handshakeHint}`));
       const t = tlsConnect({
         socket: raw,
         host: o.host,
@@ -272,10 +287,18 @@ export function connect(o: ConnectOptions): Promise<Connection> {
       });
       sock = t;
       t.on('error', onError);
-      t.once('secureConnect', () => {
-        const pinErr = checkPin(m, t.getPeerCertificate(), peer);
-        finish(pinErr);
-      });
+      t.once('secureConnect', () => finish(checkPin(m, t.getPeerCertificate(), peer)));
     });
   });
+}
+
+/** Opens a syslog connection; rejects with a coded RelayError (see openSocket). */
+export async function connect(o: ConnectOptions): Promise<Connection> {
+  const peer = `${o.host}:${o.port}`;
+  const { sock, raw } = await openSocket(o, {
+    label: peer,
+    error: (err, phase) => connectError(err, peer, phase, o.tls),
+    handshakeHint: 'is it a TLS port? check port: and transport:.',
+  });
+  return new Connection(sock, raw, peer, o.tls !== undefined, o.settleMs);
 }

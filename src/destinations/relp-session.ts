@@ -8,10 +8,10 @@
  * When the session dies for any reason, the items still waiting for a response are handed back
  * once, in send order, so the caller can resend them.
  */
-import { connect as netConnect, type Socket } from 'node:net';
-import { connect as tlsConnect, checkServerIdentity } from 'node:tls';
+import type { Socket } from 'node:net';
 import { ErrorCodes, RelayError, errorMessage, systemCode } from '../errors.js';
-import { checkPin, type TlsMaterial } from './tls-material.js';
+import type { TlsMaterial } from './tls-material.js';
+import { openSocket } from './connector.js';
 import { RelpFrameParser, encodeFrame, nextTxnr, openOffers, parseOffers, parseResponse, type RelpFrame } from './relp-frame.js';
 
 export interface RelpSessionOptions {
@@ -58,68 +58,6 @@ function socketError(err: unknown, peer: string, phase: 'connect' | 'handshake')
   );
 }
 
-/** TCP (+TLS) connection with connect and handshake deadlines. */
-function openSocket(o: RelpSessionOptions, peer: string): Promise<Socket> {
-  return new Promise<Socket>((resolve, reject) => {
-    if (o.signal?.aborted === true) {
-      reject(new RelayError(ErrorCodes.CLOSED, `Connecting to RELP peer ${peer} was cancelled: the destination is closed.`));
-      return;
-    }
-    let phase: 'connect' | 'handshake' = 'connect';
-    let done = false;
-    let timer: NodeJS.Timeout | undefined;
-    const raw = netConnect({ host: o.host, port: o.port, noDelay: true, keepAlive: o.keepaliveMs > 0, keepAliveInitialDelay: o.keepaliveMs });
-    let sock: Socket = raw;
-    const finish = (err: RelayError | undefined): void => {
-      if (done) return;
-      done = true;
-      if (timer !== undefined) clearTimeout(timer);
-      o.signal?.removeEventListener('abort', onAbort);
-      raw.removeListener('error', onError);
-      sock.removeListener('error', onError);
-      if (err !== undefined) {
-        sock.destroy();
-        raw.destroy();
-        reject(err);
-      } else {
-        resolve(sock);
-      }
-    };
-    const onError = (err: Error): void => finish(socketError(err, peer, phase));
-    const onAbort = (): void => finish(new RelayError(ErrorCodes.CLOSED, `Connecting to RELP peer ${peer} was cancelled: the destination is closed.`));
-    const arm = (ms: number, make: () => RelayError): void => {
-      if (timer !== undefined) clearTimeout(timer);
-      timer = ms > 0 ? setTimeout(() => finish(make()), ms) : undefined;
-    };
-    o.signal?.addEventListener('abort', onAbort, { once: true });
-    raw.on('error', onError);
-    arm(o.connectTimeoutMs, () => new RelayError(ErrorCodes.CONNECT_TIMEOUT, `No TCP connection to RELP peer ${peer} within ${o.connectTimeoutMs} ms (connect_timeout_ms); check host:, port: and firewalls.`));
-    raw.once('connect', () => {
-      const m = o.tls;
-      if (m === undefined) {
-        finish(undefined);
-        return;
-      }
-      phase = 'handshake';
-      arm(o.handshakeTimeoutMs, () => new RelayError(ErrorCodes.HANDSHAKE_TIMEOUT, `TLS handshake with RELP peer ${peer} not finished within ${o.handshakeTimeoutMs} ms (handshake_timeout_ms); does imrelp have tls="on"?`));
-      const t = tlsConnect({
-        socket: raw,
-        host: o.host,
-        ...(m.sni !== undefined ? { servername: m.sni } : {}),
-        ...(m.ca !== undefined ? { ca: m.ca } : {}),
-        ...(m.cert !== undefined ? { cert: m.cert } : {}),
-        ...(m.key !== undefined ? { key: m.key } : {}),
-        minVersion: m.minVersion,
-        rejectUnauthorized: !m.pinOnly,
-        checkServerIdentity: (_host, cert) => checkServerIdentity(m.verifyName, cert),
-      });
-      sock = t;
-      t.on('error', onError);
-      t.once('secureConnect', () => finish(checkPin(m, t.getPeerCertificate(), peer)));
-    });
-  });
-}
-
 export class RelpSession<T> {
   readonly peer: string;
   readonly #socket: Socket;
@@ -154,7 +92,11 @@ export class RelpSession<T> {
   /** Connects and runs the `open` handshake; resolves once the peer accepted `commands=syslog`. */
   static async open<T>(o: RelpSessionOptions, handlers: RelpSessionHandlers<T>): Promise<RelpSession<T>> {
     const peer = `${o.host}:${o.port}`;
-    const socket = await openSocket(o, peer);
+    const { sock: socket } = await openSocket(o, {
+      label: `RELP peer ${peer}`,
+      error: (err, phase) => socketError(err, peer, phase),
+      handshakeHint: 'does imrelp have tls="on"?',
+    });
     const s = new RelpSession<T>(socket, peer, handlers, o);
     const onAbort = (): void => s.destroy(new RelayError(ErrorCodes.CLOSED, `RELP session with ${peer} cancelled: the destination is closed.`));
     o.signal?.addEventListener('abort', onAbort, { once: true });
