@@ -22,6 +22,8 @@ export async function buildHandoff(config: Config, destinations: Destination[], 
     overflow: config.queue.overflow,
     consumers: destinations.map((d) => d.name),
     logger: logger.child({ component: 'queue' }),
+    // The pumps frame (or copy) each batch before they read the next (QueuedHandoff).
+    recycleReads: true,
   });
   return new QueuedHandoff(queue, destinations, metrics, logger, { waitOnFullDisk: config.queue.overflow === 'block' });
 }

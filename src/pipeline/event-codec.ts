@@ -29,8 +29,15 @@ export class PayloadBatch {
   #off = 0;
   #ends: number[] = [];
 
-  constructor(expectedBytes = 64 * 1024) {
-    this.#buf = Buffer.allocUnsafe(Math.max(1024, expectedBytes));
+  /** `reuse`: a buffer of an earlier batch whose payloads nobody reads any more (it is written over). */
+  constructor(expectedBytes = 64 * 1024, reuse?: Buffer) {
+    const size = Math.max(1024, expectedBytes);
+    this.#buf = reuse !== undefined && reuse.length >= size ? reuse : Buffer.allocUnsafe(size);
+  }
+
+  /** The buffer the payloads are views of (to reuse once they are no longer read). */
+  get buffer(): Buffer {
+    return this.#buf;
   }
 
   get count(): number {

@@ -99,6 +99,8 @@ export class QueuedHandoff implements Handoff {
   readonly #appends = new AbortController();
   /** Payload bytes per event of the last batch (PayloadBatch sizing). */
   #bytesPerEvent = 1024;
+  /** A batch buffer free for reuse (see begin). */
+  #spare: Buffer | undefined;
   #pumps: Promise<void>[] = [];
   readonly #lanes: Lane[] = [];
   #draining = false;
@@ -142,7 +144,9 @@ export class QueuedHandoff implements Handoff {
   }
 
   begin(expected: number): HandoffBatch {
-    const payloads = new PayloadBatch(expected * this.#bytesPerEvent);
+    const spare = this.#spare;
+    this.#spare = undefined;
+    const payloads = new PayloadBatch(expected * this.#bytesPerEvent, spare);
     let failed: unknown;
     return {
       push: (ev: RelayEvent): void => {
@@ -157,7 +161,14 @@ export class QueuedHandoff implements Handoff {
         if (failed !== undefined) return Promise.reject(failed);
         // The next batch's buffer is sized from this one's (it rarely has to grow).
         if (payloads.count > 0) this.#bytesPerEvent = Math.ceil(payloads.bytes / payloads.count) + 64;
-        return this.#append(payloads.payloads());
+        const done = this.#append(payloads.payloads());
+        // Once appended, the queue has copied the payloads into its own records: the buffer is
+        // the next batch's. Reusing it keeps a megabyte per batch from being allocated outside
+        // the JS heap, which V8 answers with a full GC every few batches.
+        const buf = payloads.buffer;
+        return done.then(() => {
+          this.#spare = buf;
+        });
       },
     };
   }
@@ -277,12 +288,15 @@ export class QueuedHandoff implements Handoff {
         continue;
       }
       // Decoded events go straight into the destination's batch and are dropped (Destination.begin).
+      // A destination without that streaming form gets events of their own bytes: the payloads'
+      // memory may be reused by the next read (DiskQueueOptions.recycleReads).
       const batch = openBatch(d, records.length);
+      const own = d.begin === undefined;
       let replayed = 0;
       for (let i = 0; i < records.length; i++) {
         const r = records[i] as QueueRecord;
         if (r.seq <= sentUpTo) replayed++;
-        batch.push(decodeEvent(r.payload));
+        batch.push(decodeEvent(own ? Buffer.from(r.payload) : r.payload));
       }
       const count = records.length;
       const last = (records[count - 1] as QueueRecord).seq;

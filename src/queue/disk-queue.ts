@@ -9,7 +9,7 @@ import type { Logger } from '../ops/logger.js';
 import { fsyncDir } from '../ops/atomic-file.js';
 import { ErrorCodes, RelayError, systemCode } from '../errors.js';
 import { RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES } from './record.js';
-import type { ScannerOptions } from './scanner.js';
+import { ReadBuffers, type ScannerOptions } from './scanner.js';
 import { approxTimeMs, createSegment, type Segment } from './segments.js';
 import { loadSegments, type Gap } from './recover.js';
 import { highestCursor, loadCursors, type CursorWriter } from './cursors.js';
@@ -34,6 +34,12 @@ export interface DiskQueueOptions {
   /** Every consumer (destination) name; each keeps its own cursor. At least one. */
   consumers: string[];
   logger: Logger;
+  /**
+   * Payloads of a read() stay valid only until the same consumer's next read(), and their memory
+   * is reused. For consumers that are done with a batch before they read the next (the queued
+   * handoff frames each batch first); it spares a megabyte of fresh memory per chunk read.
+   */
+  recycleReads?: boolean;
 }
 
 export interface QueueStats {
@@ -70,6 +76,7 @@ interface Consumer {
 export class DiskQueue {
   readonly #dir: string;
   readonly #cursorDir: string;
+  readonly #recycleReads: boolean;
   readonly #logger: Logger;
   readonly #overflow: 'block' | 'drop_oldest';
   readonly #maxBytes: number;
@@ -96,6 +103,7 @@ export class DiskQueue {
     this.#cursorDir = join(opts.dir, 'cursors');
     this.#logger = opts.logger;
     this.#overflow = opts.overflow;
+    this.#recycleReads = opts.recycleReads === true;
     this.#maxBytes = opts.maxBytes;
     this.#segLimit = Math.max(MIN_SEGMENT_BYTES, Math.min(opts.segmentBytes, Math.floor(opts.maxBytes / 4)));
     this.#maxPayload = this.#segLimit - SEGMENT_HEADER_BYTES - RECORD_HEADER_BYTES;
@@ -156,7 +164,7 @@ export class DiskQueue {
     store.nextSeq = nextSeq;
     store.durableSeq = nextSeq;
     for (const c of await loadCursors(this.#cursorDir, names, store.head()?.first ?? nextSeq, nextSeq, this.#logger)) {
-      this.#consumers.set(c.name, { ...c, reader: new ConsumerReader(this.#host, c.next), reading: null, waiters: new WaiterSet() });
+      this.#consumers.set(c.name, { ...c, reader: new ConsumerReader(this.#host, c.next, this.#recycleReads ? new ReadBuffers() : undefined), reading: null, waiters: new WaiterSet() });
     }
     for (const g of loaded.gaps) this.#gap(g);
     await this.#reclaim();

@@ -5,7 +5,7 @@
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import { SEGMENT_HEADER_BYTES } from './record.js';
-import { RecordScanner, type ScannerOptions } from './scanner.js';
+import { RecordScanner, type ReadBuffers, type ScannerOptions } from './scanner.js';
 import { lookup, type Segment } from './segments.js';
 import { buildIndex, type Gap } from './recover.js';
 import type { SegmentStore } from './store.js';
@@ -34,10 +34,14 @@ export class ConsumerReader {
   #fh: FileHandle | null = null;
   readonly #host: ReaderHost;
 
-  constructor(host: ReaderHost, start: number) {
+  readonly #pool: ReadBuffers | undefined;
+
+  /** `pool`: recycle read buffers (DiskQueueOptions.recycleReads). */
+  constructor(host: ReaderHost, start: number, pool?: ReadBuffers) {
     this.#host = host;
     this.locate = start;
     this.seq = start;
+    this.#pool = pool;
   }
 
   /** True when records wait past the read position. */
@@ -56,6 +60,7 @@ export class ConsumerReader {
   }
 
   async read(maxRecords: number, maxBytes: number): Promise<QueueRecord[]> {
+    this.#pool?.release(this.#scanner?.memory);
     const store = this.#host.store;
     const out: QueueRecord[] = [];
     let bytes = 0;
@@ -163,7 +168,7 @@ export class ConsumerReader {
     if (this.#seg !== seg || this.#scanner === null) {
       await this.drop();
       this.#fh = await open(seg.path, 'r');
-      this.#scanner = new RecordScanner(this.#fh, off, this.#host.scan);
+      this.#scanner = new RecordScanner(this.#fh, off, this.#host.scan, this.#pool);
       this.#seg = seg;
     } else {
       this.#scanner.seek(off);

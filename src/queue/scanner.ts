@@ -25,6 +25,40 @@ export interface ScannerOptions {
 const EMPTY = Buffer.alloc(0);
 const RESYNC_WINDOW = 1024 * 1024;
 
+/** Buffers below this size come from Node's shared pool (or are not worth keeping): never recycled. */
+const MIN_RECYCLED_BYTES = 64 * 1024;
+/** Free buffers kept per consumer. */
+const MAX_FREE = 2;
+
+/**
+ * Read buffers one consumer reuses (DiskQueueOptions.recycleReads): a buffer lent in an earlier
+ * read() is free again once the consumer starts its next read(), except the one the scanner still
+ * hands records out of. Reading a megabyte chunk into fresh memory every time made V8 run a full
+ * GC every few chunks (external memory pressure).
+ */
+export class ReadBuffers {
+  #free: Buffer[] = [];
+  #lent: Buffer[] = [];
+
+  /** A buffer of at least `n` bytes; its contents are garbage. */
+  take(n: number): Buffer {
+    const i = this.#free.findIndex((b) => b.length >= n);
+    const buf = i >= 0 ? (this.#free.splice(i, 1)[0] as Buffer) : Buffer.allocUnsafe(n);
+    this.#lent.push(buf);
+    return buf;
+  }
+
+  /** A new read() begins: what earlier reads handed out is done with, except the memory of `current`. */
+  release(current: ArrayBufferLike | undefined): void {
+    const still: Buffer[] = [];
+    for (const b of this.#lent) {
+      if (b.buffer === current) still.push(b);
+      else if (b.byteOffset === 0 && b.length === b.buffer.byteLength && b.length >= MIN_RECYCLED_BYTES && this.#free.length < MAX_FREE) this.#free.push(b);
+    }
+    this.#lent = still;
+  }
+}
+
 export class RecordScanner {
   /** Offset of the next record to take. */
   off: number;
@@ -39,10 +73,18 @@ export class RecordScanner {
   /** End of the file as the last short read found it: bytes past it do not exist, whatever `limit` says. */
   #eof = Number.POSITIVE_INFINITY;
 
-  constructor(fh: FileHandle, off: number, opts: ScannerOptions) {
+  readonly #pool: ReadBuffers | undefined;
+
+  constructor(fh: FileHandle, off: number, opts: ScannerOptions, pool?: ReadBuffers) {
     this.#fh = fh;
     this.off = off;
     this.#opts = opts;
+    this.#pool = pool;
+  }
+
+  /** The memory the records still to be taken are in (ReadBuffers.release). */
+  get memory(): ArrayBufferLike {
+    return this.#buf.buffer;
   }
 
   /** Moves to `off`, keeping the buffer when it still covers that offset. */
@@ -84,10 +126,10 @@ export class RecordScanner {
       want = Math.max(want, RECORD_HEADER_BYTES + this.#buf.readUInt32LE(rel));
     }
     const n = Math.max(0, Math.min(want, limit - this.off));
-    // A fresh buffer each time: payloads handed out earlier are views into the old one.
-    const buf = Buffer.allocUnsafe(n);
+    // Payloads handed out earlier are views into the old buffer: a fresh one, or one the consumer is done with.
+    const buf = this.#pool?.take(n) ?? Buffer.allocUnsafe(n);
     const { bytesRead } = await this.#fh.read(buf, 0, n, this.off);
-    this.#buf = bytesRead === n ? buf : buf.subarray(0, bytesRead);
+    this.#buf = bytesRead === buf.length ? buf : buf.subarray(0, bytesRead);
     this.#bufStart = this.off;
     // A short read means the file is shorter than its committed size (cut behind our back):
     // take() then sees the missing bytes as a bad record instead of asking for I/O forever.
