@@ -50,6 +50,8 @@ interface Lane {
   ackWanted: number;
   ackDone: number;
   ackRunning: boolean;
+  /** Date.now() when the last cursor write finished. */
+  ackedAt: number;
   /** Date.now() of the last completed send (close() stops waiting for a lane without progress). */
   progressAt: number;
   /** The pump has returned. */
@@ -57,6 +59,13 @@ interface Lane {
 }
 
 const NO_RECORDS: QueueRecord[] = [];
+
+/**
+ * Least time between two cursor writes of one destination. A crash repeats at most what was
+ * delivered in that time (same ids); without it a fast destination wrote its cursor (two fsyncs
+ * and a rename) after nearly every batch.
+ */
+const CURSOR_WRITE_INTERVAL_MS = 100;
 
 /**
  * Sends a pump keeps in flight: while one batch is written, the next ones are read from disk and
@@ -126,7 +135,7 @@ export class QueuedHandoff implements Handoff {
 
   async start(): Promise<void> {
     await Promise.all(this.#destinations.map((d) => d.start()));
-    for (const d of this.#destinations) this.#lanes.push({ d, trail: new AckTrail(), acking: Promise.resolve(), ackWanted: 0, ackDone: 0, ackRunning: false, progressAt: Date.now(), done: false });
+    for (const d of this.#destinations) this.#lanes.push({ d, trail: new AckTrail(), acking: Promise.resolve(), ackWanted: 0, ackDone: 0, ackRunning: false, ackedAt: 0, progressAt: Date.now(), done: false });
     this.#pumps = this.#lanes.map((lane) =>
       this.#pump(lane).finally(() => {
         lane.done = true;
@@ -360,10 +369,15 @@ export class QueuedHandoff implements Handoff {
   async #ackLoop(lane: Lane): Promise<void> {
     try {
       while (lane.ackWanted > lane.ackDone) {
+        // At most one cursor write per CURSOR_WRITE_INTERVAL_MS (each is two fsyncs and a rename);
+        // none is held back once closing starts.
+        const wait = lane.ackedAt + CURSOR_WRITE_INTERVAL_MS - Date.now();
+        if (wait > 0 && !this.#idle.signal.aborted) await sleep(wait, this.#idle.signal).catch(() => undefined);
         const upTo = lane.ackWanted;
         lane.ackDone = upTo;
         try {
           await this.#queue.ack(lane.d.name, upTo);
+          lane.ackedAt = Date.now();
           this.#updateGauges();
           for (const wake of [...this.#diskWaiters]) wake();
         } catch (err: unknown) {
