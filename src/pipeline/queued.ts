@@ -110,6 +110,8 @@ export class QueuedHandoff implements Handoff {
   #bytesPerEvent = 1024;
   /** A batch buffer free for reuse (see begin). */
   #spare: Buffer | undefined;
+  /** The last batch's append (see begin). */
+  #appendTail: Promise<void> = Promise.resolve();
   #pumps: Promise<void>[] = [];
   readonly #lanes: Lane[] = [];
   #draining = false;
@@ -170,7 +172,14 @@ export class QueuedHandoff implements Handoff {
         if (failed !== undefined) return Promise.reject(failed);
         // The next batch's buffer is sized from this one's (it rarely has to grow).
         if (payloads.count > 0) this.#bytesPerEvent = Math.ceil(payloads.bytes / payloads.count) + 64;
-        const done = this.#append(payloads.payloads());
+        // Batches are appended in the order they were committed, each after the last one's retries
+        // (a source may commit the next batch before the previous one resolved).
+        const list = payloads.payloads();
+        const done = this.#appendTail.then(() => this.#append(list));
+        this.#appendTail = done.then(
+          () => undefined,
+          () => undefined,
+        );
         // Once appended, the queue has copied the payloads into its own records: the buffer is
         // the next batch's. Reusing it keeps a megabyte per batch from being allocated outside
         // the JS heap, which V8 answers with a full GC every few batches.

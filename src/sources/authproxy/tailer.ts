@@ -40,6 +40,13 @@ export interface TailerContext {
   hostname: string;
 }
 
+/** A batch handed to the pipeline and the offset its file commits once the pipeline has it. */
+interface InFlight {
+  p: Promise<void>;
+  t: Tracked;
+  offset: number;
+}
+
 /** Thrown inside the loop to stop it without committing (pipeline closing, destroyed). */
 class Halt extends Error {}
 
@@ -61,6 +68,8 @@ export class AuthproxyTailer implements Source {
   readonly #chunk = Buffer.allocUnsafe(CHUNK_BYTES);
   readonly #watcher: DirWatcher;
   #batch: SourceRecord[] = [];
+  /** The batch emitted last, not yet committed (see #handOff). */
+  #inFlight: InFlight | undefined;
   #emit: Emit | undefined;
   #started = false;
   #stopping = false;
@@ -162,8 +171,10 @@ export class AuthproxyTailer implements Source {
         backoff.reset();
       } catch (err: unknown) {
         if (err instanceof Halt || this.#stopping) break;
-        // Lines read but not handed off are read again, never emitted under another file's offset.
+        // Lines read but not handed off (or handed off and not committed) are read again, never
+        // emitted under another file's offset.
         this.#batch = [];
+        this.#inFlight = undefined;
         this.#files.rewindUncommitted();
         wait = backoff.next();
         this.#reportError(err, wait);
@@ -220,6 +231,8 @@ export class AuthproxyTailer implements Source {
       // An older file ends in half a line that may still be completed: newer lines wait for it.
       if (t.suffix !== 0 && t.reader.hasFragment) break;
     }
+    // Everything emitted is committed before the loop sleeps or stops.
+    await this.#settleInFlight();
     this.#files.forgetMissing();
     this.#checkpointer.request();
     return budget <= 0;
@@ -266,31 +279,55 @@ export class AuthproxyTailer implements Source {
     return total;
   }
 
-  /** Emits the batch (if any) and commits the file's offset once the pipeline has it. */
+  /**
+   * Emits the batch (if any); a file's offset is committed once the pipeline has the batch. One
+   * batch stays in flight while the next is read and routed (the pipeline routes at emit, then
+   * waits for an fsync or a write): #settle commits them in order.
+   */
   async #handOff(t: Tracked): Promise<void> {
     const offset = t.reader.lineStart;
     if (this.#batch.length === 0) {
-      // Only skipped bytes (empty or over-long lines): nothing to hand off, the offset may move.
+      // Only skipped bytes (empty or over-long lines): nothing to hand off, the offset may move
+      // once what was emitted before it is committed.
+      await this.#settleInFlight();
       if (offset > t.committed) t.committed = offset;
       return;
     }
     const emit = this.#emit;
     if (emit === undefined) throw new Halt();
+    // No local holds the records while the pipeline works on them: they can die young.
+    const p = emit(this.#takeBatch());
+    // Its outcome is taken by #settle (or ignored once an earlier failure made it void).
+    p.catch(() => undefined);
+    const prev = this.#inFlight;
+    this.#inFlight = { p, t, offset };
+    if (prev !== undefined) await this.#settle(prev);
+  }
+
+  /** Waits for the batch in flight, if any, and commits it. */
+  async #settleInFlight(): Promise<void> {
+    const f = this.#inFlight;
+    if (f !== undefined) await this.#settle(f);
+  }
+
+  async #settle(f: InFlight): Promise<void> {
     try {
-      // No local holds the records while the pipeline works on them: they can die young.
-      await emit(this.#takeBatch());
+      await f.p;
     } catch (err: unknown) {
+      // What was emitted after it is void too: everything past the committed offsets is read again.
+      this.#inFlight = undefined;
       if (this.#stopping || (isRelayError(err) && err.code === ErrorCodes.CLOSED)) {
         // The pipeline is shutting down (Emit contract): stop without committing.
         this.#stopping = true;
         throw new Halt();
       }
       // Not delivered in whole or part (Destination contract): read the batch again later.
-      t.reader.reset(t.committed);
-      throw new Refused(`The pipeline refused a batch (${errorMessage(err)}); it is read again from ${t.path} offset ${t.committed}.`, { cause: err });
+      f.t.reader.reset(f.t.committed);
+      throw new Refused(`The pipeline refused a batch (${errorMessage(err)}); it is read again from ${f.t.path} offset ${f.t.committed}.`, { cause: err });
     }
+    if (this.#inFlight === f) this.#inFlight = undefined;
     if (this.#destroyed) throw new Halt();
-    t.committed = offset;
+    if (f.offset > f.t.committed) f.t.committed = f.offset;
     this.#checkpointer.request();
   }
 

@@ -191,13 +191,14 @@ t.test('the checkpoint moves only after emit resolves (slow emit, then close)', 
   await appendLines(rig.log, lines(0, 30));
   rig.recorder.delayMs = 400;
   await rig.start();
-  await waitFor(() => rig.recorder.inFlight === 1, 'the first batch in flight');
-  // While the first batch is in flight, no checkpoint may claim it.
+  await waitFor(() => rig.recorder.inFlight >= 1, 'the first batch in flight');
+  // While the first batch is in flight (and the next waits behind it), no checkpoint may claim them.
   await sleep(150);
   const cpFile = checkpointPath(rig.stateDir, 'authproxy');
   const during: unknown = JSON.parse(await readFile(cpFile, 'utf8'));
   t.match(during, { files: [{ offset: 0 }] }, 'nothing committed while emit is pending');
-  await rig.stop(); // waits for the batch in flight
+  t.ok(rig.recorder.inFlight <= 2, 'at most the batch in flight and one emitted behind it');
+  await rig.stop(); // waits for the batches in flight
   const after: unknown = JSON.parse(await readFile(cpFile, 'utf8'));
   const committed = rig.recorder.lines.length;
   t.ok(committed >= 10, 'the in-flight batch was delivered');
@@ -218,13 +219,21 @@ t.test('emit rejected with DR_ERR_CLOSED: the source stops without committing; a
   await rig.start();
   await waitFor(() => calls >= 2, 'the rejected batch');
   await sleep(300);
-  t.same(seqs(rig.recorder.lines), range(0, 5), 'the source stopped after the rejection');
-  t.equal(calls, 2, 'no further emit');
+  // The batch emitted behind the rejected one (before its outcome was known) may still be taken.
+  const first = seqs(rig.recorder.lines);
+  t.ok(
+    JSON.stringify(first) === JSON.stringify(range(0, 5)) || JSON.stringify(first) === JSON.stringify([...range(0, 5), ...range(10, 15)]),
+    `the source stopped after the rejection (${first.join(',')})`,
+  );
+  t.ok(calls <= 3, 'no emit after the one already behind the rejected batch');
   await rig.stop();
   rig.recorder.rejectIf = undefined;
   await rig.start();
-  await rig.recorder.waitLines(20);
-  t.same(seqs(rig.recorder.lines), range(0, 20));
+  await rig.recorder.waitLines(20 + first.length - 5);
+  await sleep(100);
+  const all = seqs(rig.recorder.lines);
+  t.same([...new Set(all)].sort((a, b) => a - b), range(0, 20), 'every line arrived');
+  t.equal(all.length, 20 + first.length - 5, 'the only repeats are the lines of the batch taken behind the rejected one');
 });
 
 t.test('emit rejected for another reason: the batch is read again after a backoff, nothing lost or repeated', async (t) => {
@@ -259,12 +268,12 @@ t.test('destroy stops at once; uncommitted lines come again on the next start', 
   await appendLines(rig.log, lines(0, 20));
   rig.recorder.delayMs = 300;
   const s = await rig.start();
-  await waitFor(() => rig.recorder.inFlight === 1, 'a batch in flight');
+  await waitFor(() => rig.recorder.inFlight >= 1, 'a batch in flight');
   s.destroy(new Error('test'));
   rig.source = undefined;
-  await sleep(400);
+  await sleep(800);
   const got = rig.recorder.lines.length;
-  t.ok(got <= 5, 'nothing read after destroy');
+  t.ok(got <= 10, 'nothing read after destroy (the batch in flight and the one behind it may still be taken)');
   rig.recorder.delayMs = 0;
   await rig.start();
   await rig.recorder.waitLines(20 + got);
