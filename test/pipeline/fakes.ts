@@ -6,10 +6,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
 import type { RelayEvent } from '../../src/event.js';
 import type { Destination } from '../../src/destinations/destination.js';
-import type { Logger } from '../../src/ops/logger.js';
 import type { Metrics } from '../../src/ops/metrics.js';
 import { DiskQueue, type DiskQueueOptions } from '../../src/queue/index.js';
 import { ErrorCodes, RelayError } from '../../src/errors.js';
@@ -24,17 +22,9 @@ export async function tmp(t: Teardown, prefix = 'duo-relay-pipe-'): Promise<stri
   return dir;
 }
 
-export interface LogLine {
-  level: number;
-  msg: string;
-  [k: string]: unknown;
-}
+import { capture, type LogLine } from '../helpers/capture.js';
 
-export function capture(): { logger: Logger; lines: LogLine[] } {
-  const lines: LogLine[] = [];
-  const logger = pino({ level: 'debug' }, { write: (s: string) => void lines.push(JSON.parse(s) as LogLine) });
-  return { logger, lines };
-}
+export { capture, type LogLine };
 
 export function event(i: number): RelayEvent {
   return {

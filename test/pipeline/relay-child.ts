@@ -4,8 +4,9 @@
  * and an incremental tally of what a real rsyslog received (event ids from the RFC 5424 SD).
  */
 import { readShebang } from '../helpers/shebang.js';
+import { GrowingFileLines } from '../helpers/growing-file.js';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -181,15 +182,13 @@ export class IdCounts {
  */
 export class Tally extends IdCounts {
   readonly #inputs = new Map<string, IdCounts>();
-  #offset = 0;
-  #partial = '';
-  readonly #file: string;
+  readonly #lines: GrowingFileLines;
   readonly #input: string | undefined;
 
   /** `input`: only messages of this rsyslog input count in the totals (all inputs by default). */
   constructor(rsyslogDir: string, input?: string) {
     super();
-    this.#file = join(rsyslogDir, 'out.jsonl');
+    this.#lines = new GrowingFileLines(join(rsyslogDir, 'out.jsonl'));
     this.#input = input;
   }
 
@@ -204,22 +203,7 @@ export class Tally extends IdCounts {
   }
 
   update(): this {
-    if (!existsSync(this.#file)) return this;
-    const fd = openSync(this.#file, 'r');
-    try {
-      const size = fstatSync(fd).size;
-      while (this.#offset < size) {
-        const buf = Buffer.allocUnsafe(Math.min(8 << 20, size - this.#offset));
-        const n = readSync(fd, buf, 0, buf.length, this.#offset);
-        if (n === 0) break;
-        this.#offset += n;
-        const lines = (this.#partial + buf.toString('utf8', 0, n)).split('\n');
-        this.#partial = lines.pop() ?? '';
-        for (const l of lines) if (l !== '') this.#line(l);
-      }
-    } finally {
-      closeSync(fd);
-    }
+    this.#lines.read((l) => this.#line(l));
     return this;
   }
 

@@ -2,24 +2,12 @@ import t from 'tap';
 import { mkdtemp, readdir, rm, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
 import { DiskQueue, type DiskQueueOptions } from '../../src/queue/index.js';
+import { capture } from '../helpers/capture.js';
 import { isRelayError } from '../../src/errors.js';
 
 interface Teardown {
   teardown(fn: () => unknown): void;
-}
-
-interface LogLine {
-  level: number;
-  msg: string;
-  [k: string]: unknown;
-}
-
-function capture(): { logger: pino.Logger; lines: LogLine[] } {
-  const lines: LogLine[] = [];
-  const logger = pino({ level: 'debug' }, { write: (s: string) => void lines.push(JSON.parse(s) as LogLine) });
-  return { logger, lines };
 }
 
 async function tmp(t: Teardown): Promise<string> {

@@ -9,18 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { DiskQueue, type DiskQueueOptions } from '../../src/queue/index.js';
-
-interface LogLine {
-  level: number;
-  msg: string;
-  [k: string]: unknown;
-}
-
-function capture(): { logger: pino.Logger; lines: LogLine[] } {
-  const lines: LogLine[] = [];
-  const logger = pino({ level: 'debug' }, { write: (s: string) => void lines.push(JSON.parse(s) as LogLine) });
-  return { logger, lines };
-}
+import { capture } from '../helpers/capture.js';
 
 const rec = (i: number): Buffer => Buffer.from(`{"id":"ev-${i}","pad":"${'y'.repeat(20 + (i % 30))}"}`);
 

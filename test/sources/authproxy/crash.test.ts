@@ -9,11 +9,12 @@
  */
 import t from 'tap';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, fstatSync, openSync, readSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startRsyslog } from '../../helpers/rsyslog.js';
+import { GrowingFileLines } from '../../helpers/growing-file.js';
 import { sleep, tempDir, waitFor } from '../../fixtures/authproxy/harness.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
@@ -34,31 +35,13 @@ class Tally {
   /** Seqs delivered more than once (for the summary of repeat runs). */
   readonly repeated = new Set<number>();
   unparsable = 0;
-  #offset = 0;
-  #partial = '';
-  readonly #file: string;
+  readonly #lines: GrowingFileLines;
   constructor(file: string) {
-    this.#file = file;
+    this.#lines = new GrowingFileLines(file);
   }
 
   update(): void {
-    if (!existsSync(this.#file)) return;
-    const fd = openSync(this.#file, 'r');
-    try {
-      const size = fstatSync(fd).size;
-      // Bounded: reads at most what the file held when stat'ed, in 8 MiB steps.
-      while (this.#offset < size) {
-        const buf = Buffer.allocUnsafe(Math.min(8 << 20, size - this.#offset));
-        const n = readSync(fd, buf, 0, buf.length, this.#offset);
-        if (n === 0) break;
-        this.#offset += n;
-        const lines = (this.#partial + buf.toString('utf8', 0, n)).split('\n');
-        this.#partial = lines.pop() ?? '';
-        for (const l of lines) if (l !== '') this.#take(l);
-      }
-    } finally {
-      closeSync(fd);
-    }
+    this.#lines.read((l) => this.#take(l));
   }
 
   #take(line: string): void {
