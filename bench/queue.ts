@@ -1,5 +1,5 @@
 /**
- * Disk queue bench: append + read + ack throughput for 580-byte records in 1000-record batches
+ * Disk queue bench (queue opened as the relay opens it: recycleReads): append + read + ack throughput for 580-byte records in 1000-record batches
  * (one fsync per batch, one cursor write per acknowledged batch), and the peak RSS of a process
  * holding 1M records on disk and reading all of them. The RSS part runs in a child process so
  * the number is not inflated by whatever else the bench runner did.
@@ -11,6 +11,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { DiskQueue } from '../src/queue/index.js';
+import { readShebang } from '../test/helpers/shebang.js';
+
+// Under a TypeScript loader (tests) main.ts holds the same shebang as the compiled main.js.
+const MAIN = fileURLToPath(new URL(`../src/main${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url));
 
 const RECORD_BYTES = 580;
 const BATCH = 1000;
@@ -30,7 +34,7 @@ function batchMaker(): (start: number) => Buffer[] {
 }
 
 async function openQueue(dir: string): Promise<DiskQueue> {
-  return DiskQueue.open({ dir, maxBytes: 2 * 1024 ** 3, segmentBytes: 16 * 1024 * 1024, overflow: 'block', consumers: ['siem'], logger: pino({ level: 'silent' }) });
+  return DiskQueue.open({ dir, maxBytes: 2 * 1024 ** 3, segmentBytes: 16 * 1024 * 1024, overflow: 'block', consumers: ['siem'], logger: pino({ level: 'silent' }), recycleReads: true });
 }
 
 /** Producer and consumer run concurrently, as in the relay. */
@@ -104,11 +108,11 @@ export interface RssResult {
  * Runs the RSS measurement in a fresh process (same loader flags plus `nodeFlags`, so it works
  * from .ts and from dist/).
  */
-export function measureRss(records: number, nodeFlags: string[] = [], timeoutMs = 300_000): Promise<RssResult> {
+export function measureRss(records: number, nodeFlags: string[] = [], timeoutMs = 300_000, env: Record<string, string> = {}): Promise<RssResult> {
   return new Promise((resolve, reject) => {
     const c = fork(fileURLToPath(import.meta.url), [], {
       execArgv: [...process.execArgv, ...nodeFlags],
-      env: { ...process.env, DRQ_BENCH_RSS_CHILD: String(records) },
+      env: { ...process.env, ...env, DRQ_BENCH_RSS_CHILD: String(records) },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     let result: RssResult | null = null;
@@ -130,14 +134,15 @@ export async function benchQueue(): Promise<{ lines: string[] }> {
   const { seconds } = await throughput(n);
   const mb = (n * RECORD_BYTES) / 1024 / 1024;
   const rss = await measureRss(1_000_000);
-  // V8 sizes its young generation by allocation rate; a small semi-space trades a little CPU for RSS.
-  const small = await measureRss(1_000_000, ['--max-semi-space-size=1']);
+  // As the relay runs (main.js's shebang): its heap flags and malloc arenas.
+  const sb = readShebang(MAIN);
+  const prod = await measureRss(1_000_000, sb.flags, 300_000, sb.env);
   const mib = (b: number): string => (b / 1024 / 1024).toFixed(1);
   return {
     lines: [
       `queue append+read+ack: ${n} records of ${RECORD_BYTES} B in ${BATCH}-record batches: ${Math.round(n / seconds)} records/s, ${(mb / seconds).toFixed(1)} MB/s`,
-      `queue peak RSS with ${rss.waiting} records (${mib(rss.bytes)} MiB) waiting, all read once: ${mib(rss.peakRss)} MiB (process after open: ${mib(rss.baseRss)} MiB)`,
-      `queue peak RSS, same, node --max-semi-space-size=1: ${mib(small.peakRss)} MiB (after open: ${mib(small.baseRss)} MiB)`,
+      `queue peak RSS with ${rss.waiting} records (${mib(rss.bytes)} MiB) waiting, all read once, node's default flags: ${mib(rss.peakRss)} MiB (process after open: ${mib(rss.baseRss)} MiB)`,
+      `queue peak RSS, same, with the relay's env and flags (${Object.entries(sb.env).map(([k, v]) => `${k}=${v} `).join('')}node ${sb.flags.join(' ')}): ${mib(prod.peakRss)} MiB (after open: ${mib(prod.baseRss)} MiB)`,
     ],
   };
 }
