@@ -7,27 +7,17 @@
 import t from 'tap';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, connect as netConnect } from 'node:net';
+import { connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRelpDestination } from '../../src/destinations/relp.js';
 import { makePki, type TestPki } from '../helpers/certs.js';
 import { captureLogger, destConfig, event, format } from '../helpers/syslog-dest.js';
 import type { RelayEvent } from '../../src/event.js';
+import { findRsyslogd, freePort } from '../helpers/rsyslog.js';
 
-const RSYSLOGD = ['/usr/sbin/rsyslogd', '/sbin/rsyslogd'].find((p) => existsSync(p));
+const RSYSLOGD = findRsyslogd();
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 async function accepts(port: number): Promise<boolean> {
   return new Promise((resolve) => {

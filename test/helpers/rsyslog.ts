@@ -100,7 +100,7 @@ function installExitHook(): void {
   });
 }
 
-function findRsyslogd(): string | undefined {
+export function findRsyslogd(): string | undefined {
   const candidates = (process.env['PATH'] ?? '').split(delimiter).filter((d) => d !== '').map((d) => join(d, 'rsyslogd'));
   candidates.push('/usr/sbin/rsyslogd', '/sbin/rsyslogd');
   for (const c of candidates) {
@@ -119,7 +119,8 @@ export function hasRsyslog(): boolean {
   return findRsyslogd() !== undefined;
 }
 
-async function freePort(): Promise<number> {
+/** A loopback port nothing listens on (bound, read, released): free for a receiver, or dead for a client. */
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.once('error', reject);

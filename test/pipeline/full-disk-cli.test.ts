@@ -16,19 +16,10 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startRsyslog } from '../helpers/rsyslog.js';
-import { Tally, cliProblem, deadPort, metricFrom, missingSeqs, proxyLines, scrape, sleep, startRelay, until, writeConfig } from './relay-child.js';
+import { Tally, checkpointOffset, cliProblem, deadPort, metricFrom, missingSeqs, proxyLines, scrape, sleep, startRelay, until, writeConfig } from './relay-child.js';
 
 const LINES = 20_000;
 const PAD = 300;
-
-function checkpointOffset(state: string): number {
-  try {
-    const c = JSON.parse(readFileSync(join(state, 'authproxy-authproxy.checkpoint.json'), 'utf8')) as { files: { offset: number }[] };
-    return c.files.reduce((a, f) => a + f.offset, 0);
-  } catch {
-    return -1;
-  }
-}
 
 /** Mounts a tmpfs of `size`; false when this process may not (not root, no CAP_SYS_ADMIN). */
 function mountTmpfs(dir: string, size: string): boolean {

@@ -8,11 +8,11 @@
  * of queue under the tmp dir.
  */
 import t from 'tap';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cliProblem, deadPort, metricFrom, scrape, shebangFlags, startRelay, until, writeConfig } from './relay-child.js';
+import { checkpointOffset, cliProblem, deadPort, metricFrom, scrape, shebangFlags, startRelay, until, writeConfig } from './relay-child.js';
 
 const RECORDS = Number(process.env['MEMORY_RECORDS'] ?? 1_000_000);
 const LIMIT_KB = 100 * 1024;
@@ -31,15 +31,6 @@ function writeSmallLines(path: string, n: number): number {
   if (chunk.length > 0) writeSync(fd, `${chunk.join('\n')}\n`);
   closeSync(fd);
   return statSync(path).size;
-}
-
-function checkpointOffset(state: string): number {
-  try {
-    const c = JSON.parse(readFileSync(join(state, 'authproxy-authproxy.checkpoint.json'), 'utf8')) as { files: { offset: number }[] };
-    return c.files.reduce((a, f) => a + f.offset, 0);
-  } catch {
-    return -1;
-  }
 }
 
 t.test(`peak RSS with ${RECORDS} records waiting on disk stays ≤ 100 MB`, async (t) => {

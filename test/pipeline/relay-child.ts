@@ -5,9 +5,9 @@
  */
 import { readShebang } from '../helpers/shebang.js';
 import { GrowingFileLines } from '../helpers/growing-file.js';
+import { freePort } from '../helpers/rsyslog.js';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
@@ -120,18 +120,18 @@ export function vmHwmKb(pid: number): number | undefined {
   }
 }
 
-/** A loopback port with nothing listening (bound, read, released). */
-export function deadPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
+/** Sum of the committed offsets in the authproxy source's checkpoint, or -1 while there is none. */
+export function checkpointOffset(state: string): number {
+  try {
+    const c = JSON.parse(readFileSync(join(state, 'authproxy-authproxy.checkpoint.json'), 'utf8')) as { files: { offset: number }[] };
+    return c.files.reduce((a, f) => a + f.offset, 0);
+  } catch {
+    return -1;
+  }
 }
+
+/** A loopback port with nothing listening (bound, read, released). */
+export const deadPort = freePort;
 
 /** A small Authentication Proxy event with a unique `seq` (the tests tell lines apart by it). */
 export function proxyLine(seq: number, pad = 0): string {
