@@ -17,7 +17,7 @@
  * text crossing a power of ten) the message is moved up by the difference.
  */
 import type { Framing } from './frame.js';
-import { escapeLineBreaks } from './frame.js';
+import { decimalDigits, escapeLineBreaks } from './frame.js';
 
 const LF = 0x0a;
 const SP = 0x20;
@@ -29,15 +29,6 @@ const HEADROOM = 1.25;
 const MAX_SLACK = 0.25;
 /** Spare buffers kept for reuse; more come back only when batches shrink or the window is cut. */
 const MAX_SPARES = 2;
-
-function decimalDigits(n: number): number {
-  let d = 1;
-  while (n >= 10) {
-    n = Math.floor(n / 10);
-    d++;
-  }
-  return d;
-}
 
 export class FrameEncoder {
   readonly #lf: boolean;

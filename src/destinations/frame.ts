@@ -35,7 +35,8 @@ export function escapeLineBreaks(msg: string): string {
   return out + msg.slice(from);
 }
 
-function decimalDigits(n: number): number {
+/** Decimal digits of a non-negative integer (the width of an octet-counting MSG-LEN). */
+export function decimalDigits(n: number): number {
   let d = 1;
   while (n >= 10) {
     n = Math.floor(n / 10);
