@@ -33,6 +33,8 @@ export const ErrorCodes = {
   SHUTDOWN_TIMEOUT: 'DR_ERR_SHUTDOWN_TIMEOUT',
   /** A bug in the relay (an API used out of order): report it. */
   INTERNAL: 'DR_ERR_INTERNAL',
+  /** The route thread stopped (crash, out of memory): it is started again and the batch is read again. */
+  ROUTE_THREAD: 'DR_ERR_ROUTE_THREAD',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -52,6 +54,7 @@ const RETRYABLE: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   ErrorCodes.DUO_RESPONSE,
   ErrorCodes.HTTP_TIMEOUT,
   ErrorCodes.QUEUE_FULL,
+  ErrorCodes.ROUTE_THREAD,
 ]);
 
 export class RelayError extends Error {

@@ -1,10 +1,13 @@
-#!/usr/bin/env -S MALLOC_ARENA_MAX=2 node --max-semi-space-size=2 --max-old-space-size=256 --liftoff-only
+#!/usr/bin/env -S MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=131072 node --max-semi-space-size=2 --max-old-space-size=256 --liftoff-only
 // Node flags for bounded memory (issue 5; measured in test/pipeline/memory-cli.test.ts and the soak):
 // - heap: with V8's defaults RSS reaches ~135 MB while 1M records wait on disk, with these ~85 MB;
 // - --liftoff-only: undici's first request compiles its llhttp WebAssembly with TurboFan, a ~37 MB
 //   transient peak; the baseline compiler is plenty for one Duo API request a second.
 // - MALLOC_ARENA_MAX=2: glibc gives each thread that allocates (TLS, libuv's file reads) its own
 //   malloc arena; two arenas cut ~6 MB of fragmented RSS at full speed and cost nothing measurable.
+// - MALLOC_MMAP_THRESHOLD_=131072: buffers of 128 KiB and more (file chunks, queue batches, the
+//   route thread's batch buffers) are mapped and unmapped on their own instead of glibc raising the
+//   threshold and keeping freed ones in the arena (~2 MB at full speed, more while catching up).
 // V8 reads them only at start (v8.setFlagsFromString is too late), hence the shebang; the systemd
 // unit repeats the heap flags in NODE_OPTIONS (which refuses --liftoff-only). `env -S`: coreutils ≥ 8.30.
 import { main } from './cli/index.js';

@@ -29,6 +29,7 @@ const RETRYABLE: Record<ErrorCode, boolean> = {
   DR_ERR_HTTP_TIMEOUT: true,
   DR_ERR_SHUTDOWN_TIMEOUT: false,
   DR_ERR_INTERNAL: false,
+  DR_ERR_ROUTE_THREAD: true,
 };
 
 t.test('every code has a stable DR_ERR_ value and a retry class', async (t) => {

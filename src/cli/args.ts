@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { DEFAULT_CONFIG_PATH } from '../config/load.js';
+import { DEFAULT_CONFIG_PATH } from '../config/paths.js';
 import { LOG_KINDS } from '../event.js';
 
 export const HELP = `Usage: duo-relay <command> [options]

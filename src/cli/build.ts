@@ -12,7 +12,8 @@ import { createFormatter } from '../formats/index.js';
 import { createSyslogDestination } from '../destinations/syslog.js';
 import { createRelpDestination } from '../destinations/relp.js';
 import { createStdoutDestination } from '../destinations/stdout.js';
-import { createRouter } from '../route/router.js';
+import { createRouter, type RouterOptions } from '../route/router.js';
+import type { RouteThread } from '../pipeline/route-thread.js';
 import { DeadLetterFile } from '../ops/dead-letter.js';
 import { SOFTWARE, VERSION, USER_AGENT } from '../version.js';
 
@@ -65,7 +66,18 @@ export async function buildSources(loaded: LoadedConfig, logger: Logger, deadLet
 }
 
 export function buildRouter(config: Config): ReturnType<typeof createRouter> {
-  return createRouter({ tags: config.tags, defaultHost: hostname() });
+  return createRouter(routerOptions(config));
+}
+
+function routerOptions(config: Config): RouterOptions {
+  return { tags: config.tags, defaultHost: hostname() };
+}
+
+/** The route thread, with the disk queue unless `queue.route_thread: false` (pipeline/route-thread.ts). */
+export async function buildRouteThread(config: Config, logger: Logger): Promise<RouteThread | undefined> {
+  if (!config.queue.enabled || !config.queue.route_thread) return undefined;
+  const { RouteThread } = await import('../pipeline/route-thread.js');
+  return new RouteThread({ router: routerOptions(config), logger: logger.child({ component: 'route-thread' }) });
 }
 
 export function deadLetterPath(config: Config): string {

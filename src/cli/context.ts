@@ -1,4 +1,5 @@
-import { loadConfig, type LoadedConfig } from '../config/load.js';
+import type { LoadedConfig } from '../config/load.js';
+import { loadConfigOffThread } from '../config/load-thread.js';
 import { createLogger, type Logger } from '../ops/logger.js';
 import { ConfigError } from '../errors.js';
 
@@ -12,10 +13,13 @@ export const stdio: Io = {
   err: (line) => process.stderr.write(`${line}\n`),
 };
 
-/** Loads the config or prints every problem; `undefined` means exit 2. */
+/**
+ * Loads the config or prints every problem; `undefined` means exit 2. On a thread of its own, so
+ * that the validator is not resident in the running relay (config/load-thread.ts).
+ */
 export async function loadOrReport(file: string, io: Io): Promise<LoadedConfig | undefined> {
   try {
-    const loaded = await loadConfig(file);
+    const loaded = await loadConfigOffThread(file);
     for (const w of loaded.warnings) io.err(`warning: ${w}`);
     return loaded;
   } catch (err: unknown) {

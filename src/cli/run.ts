@@ -5,7 +5,7 @@ import { Metrics } from '../ops/metrics.js';
 import { DeadLetterFile } from '../ops/dead-letter.js';
 import { startOpsServer } from '../ops/http.js';
 import { Pipeline } from '../pipeline/index.js';
-import { buildDestinations, buildRouter, buildSources, deadLetterPath } from './build.js';
+import { buildDestinations, buildRouteThread, buildRouter, buildSources, deadLetterPath } from './build.js';
 import { buildHandoff } from '../pipeline/build-handoff.js';
 import { errorMessage } from '../errors.js';
 import { VERSION } from '../version.js';
@@ -32,7 +32,8 @@ export async function runRelay(
   const deadLetters = new DeadLetterFile(deadLetterPath(config), logger, (source) => metrics.deadLetters.inc({ source }));
   const destinations = buildDestinations(config, logger, metrics);
   const handoff = await buildHandoff(config, destinations, metrics, logger);
-  const pipeline = new Pipeline({ router: buildRouter(config), handoff, deadLetters, metrics, logger });
+  const routeThread = await buildRouteThread(config, logger);
+  const pipeline = new Pipeline({ router: buildRouter(config), handoff, deadLetters, metrics, logger, ...(routeThread !== undefined ? { routeThread } : {}) });
   const sources = await buildSources(loaded, logger, deadLetters);
   if (config.metrics_listen !== undefined) {
     await startOpsServer(config.metrics_listen, metrics, () => true);

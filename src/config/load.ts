@@ -9,7 +9,7 @@ import { configSchema, type Config } from './schema.js';
 import { substituteEnv } from './env.js';
 import { ConfigError } from '../errors.js';
 
-export const DEFAULT_CONFIG_PATH = '/etc/duo-relay/config.yaml';
+export { DEFAULT_CONFIG_PATH } from './paths.js';
 
 export interface LoadedConfig {
   file: string;

@@ -4,17 +4,15 @@
  */
 import { z } from 'zod';
 import { LOG_KINDS } from '../event.js';
+import { FACILITIES } from '../formats/facilities.js';
+
+export { FACILITIES };
 
 const port = z.number().int().min(1).max(65535);
 const ms = (def: number) => z.number().int().min(0).max(86_400_000).default(def);
 const nonEmpty = z.string().min(1);
 
 /** A syslog facility by name or number. Default `auth` (4): these are authentication logs. */
-export const FACILITIES = {
-  kern: 0, user: 1, mail: 2, daemon: 3, auth: 4, syslog: 5, lpr: 6, news: 7, uucp: 8, cron: 9,
-  authpriv: 10, ftp: 11, ntp: 12, security: 13, console: 14, solaris_cron: 15,
-  local0: 16, local1: 17, local2: 18, local3: 19, local4: 20, local5: 21, local6: 22, local7: 23,
-} as const;
 const facility = z.union([z.enum(Object.keys(FACILITIES) as [keyof typeof FACILITIES]), z.number().int().min(0).max(23)]);
 
 /** Jittered exponential backoff for reconnects and retries. */
@@ -257,6 +255,11 @@ export const queueSchema = z
     overflow: z.enum(['block', 'drop_oldest']).default('block'),
     /** @default 16777216 */
     segment_bytes: z.number().int().min(64 * 1024).default(16 * 1024 * 1024),
+    /**
+     * Route and encode events on a second thread, beside the queue's writing and the destinations'
+     * sending (about 10 MB more memory); false keeps the relay on one thread (one-core hosts). @default true
+     */
+    route_thread: z.boolean().default(true),
   })
   .strict();
 
@@ -276,7 +279,7 @@ export const configSchema = z
       .strict()
       .default({ level: 'info' }),
     tags: tagsSchema.default({}),
-    queue: queueSchema.default({ enabled: true, max_bytes: 1024 * 1024 * 1024, overflow: 'block', segment_bytes: 16 * 1024 * 1024 }),
+    queue: queueSchema.default({ enabled: true, max_bytes: 1024 * 1024 * 1024, overflow: 'block', segment_bytes: 16 * 1024 * 1024, route_thread: true }),
     /** Prometheus /metrics and /healthz listener, e.g. `127.0.0.1:9464`; off when unset. */
     metrics_listen: z.string().regex(/^[^:]+:\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:9464').optional(),
     /** SIGTERM: stop reading, flush, checkpoint, then exit within this time. @default 10000 */

@@ -12,7 +12,8 @@
  * Values are compared case-insensitively (old Duo docs spell results in capitals).
  */
 import type { RelayEvent } from '../event.js';
-import { FACILITIES, type FormatOptions } from '../config/schema.js';
+import type { FormatOptions } from '../config/schema.js';
+import { FACILITIES } from './facilities.js';
 import { RelayError, ErrorCodes } from '../errors.js';
 
 export const SEVERITY = { warning: 4, notice: 5, info: 6 } as const;

@@ -32,7 +32,7 @@ export class PayloadBatch {
   /** `reuse`: a buffer of an earlier batch whose payloads nobody reads any more (it is written over). */
   constructor(expectedBytes = 64 * 1024, reuse?: Buffer) {
     const size = Math.max(1024, expectedBytes);
-    this.#buf = reuse !== undefined && reuse.length >= size ? reuse : Buffer.allocUnsafe(size);
+    this.#buf = reuse !== undefined && reuse.length >= size ? reuse : unpooled(size);
   }
 
   /** The buffer the payloads are views of (to reuse once they are no longer read). */
@@ -46,6 +46,11 @@ export class PayloadBatch {
 
   get bytes(): number {
     return this.#off;
+  }
+
+  /** Where each payload ends in the buffer (the next one starts there). */
+  get ends(): readonly number[] {
+    return this.#ends;
   }
 
   push(ev: RelayEvent): void {
@@ -68,21 +73,34 @@ export class PayloadBatch {
 
   /** One Buffer per event, views of the batch buffer. */
   payloads(): Buffer[] {
-    const out = new Array<Buffer>(this.#ends.length);
-    let start = 0;
-    for (let i = 0; i < out.length; i++) {
-      const end = this.#ends[i] as number;
-      out[i] = this.#buf.subarray(start, end);
-      start = end;
-    }
-    return out;
+    return payloadViews(this.#buf, this.#ends);
   }
 
   #grow(need: number): void {
-    const next = Buffer.allocUnsafe(Math.max(this.#buf.length * 2, this.#off + need));
+    const next = unpooled(Math.max(this.#buf.length * 2, this.#off + need));
     this.#buf.copy(next, 0, 0, this.#off);
     this.#buf = next;
   }
+}
+
+/**
+ * A buffer with an ArrayBuffer of its own: the route thread hands batch buffers over by transfer,
+ * and transferring a slice of Node's shared pool would detach every other buffer in it.
+ */
+function unpooled(size: number): Buffer {
+  return Buffer.allocUnsafeSlow(size);
+}
+
+/** One Buffer per payload: views of `buf`, payload i ending at ends[i]. */
+export function payloadViews(buf: Buffer, ends: readonly number[]): Buffer[] {
+  const out = new Array<Buffer>(ends.length);
+  let start = 0;
+  for (let i = 0; i < out.length; i++) {
+    const end = ends[i] as number;
+    out[i] = buf.subarray(start, end);
+    start = end;
+  }
+  return out;
 }
 
 /** The payload of one event. */

@@ -23,6 +23,12 @@ export interface Handoff {
    * commit() follow begin() in the same synchronous run.
    */
   begin(expected: number): HandoffBatch;
+  /**
+   * Takes payloads already encoded for the disk queue (pipeline/event-codec.ts) by the route
+   * thread, in call order; same contract as accept(). Only the queued handoff has it: direct
+   * delivery formats events per destination on the main thread.
+   */
+  appendEncoded?(payloads: Buffer[], release?: () => void): Promise<void>;
   /** Shutdown begins: an `accept` that waits for room (full queue) gives up with DR_ERR_CLOSED so its source can stop. */
   unblock?(): void;
   /** Drains what can be drained before the deadline, then closes destinations. */

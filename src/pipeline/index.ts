@@ -4,6 +4,7 @@ import type { DeadLetterFile } from '../ops/dead-letter.js';
 import type { Metrics } from '../ops/metrics.js';
 import type { Logger } from '../ops/logger.js';
 import type { Handoff } from './handoff.js';
+import type { RouteThread } from './route-thread.js';
 import { RelayError, ErrorCodes } from '../errors.js';
 
 /** The router as the pipeline sees it (src/route/router.ts). */
@@ -17,6 +18,11 @@ export interface PipelineParts {
   deadLetters: DeadLetterFile;
   metrics: Metrics;
   logger: Logger;
+  /**
+   * Routes and encodes on a second thread when the handoff takes encoded payloads (the disk
+   * queue); `router` then serves nothing on the main thread.
+   */
+  routeThread?: RouteThread;
 }
 
 /**
@@ -30,7 +36,9 @@ export class Pipeline {
 
   /** The emit a source calls; resolves when its batch is durable (see Handoff). */
   emitFor(source: string): Emit {
-    const { router, handoff, deadLetters, metrics } = this.parts;
+    const { router, handoff, deadLetters, metrics, routeThread } = this.parts;
+    const appendEncoded = handoff.appendEncoded?.bind(handoff);
+    if (routeThread !== undefined && appendEncoded !== undefined) return this.#emitEncoded(source, routeThread, appendEncoded);
     // Not async, and no array of events: each event is handed off as soon as it is routed and
     // nothing here keeps the batch alive while the handoff waits (Handoff.begin).
     return (records: SourceRecord[]): Promise<void> => {
@@ -46,8 +54,25 @@ export class Pipeline {
     };
   }
 
+  /**
+   * The route thread's emit: batches are encoded there in emit order and appended in the order
+   * they come back (the same order), so a source's batches stay in sequence.
+   */
+  #emitEncoded(source: string, routeThread: RouteThread, appendEncoded: NonNullable<Handoff['appendEncoded']>): Emit {
+    const { deadLetters, metrics } = this.parts;
+    return (records: SourceRecord[]): Promise<void> => {
+      if (this.#closing) return Promise.reject(new RelayError(ErrorCodes.CLOSED, `The pipeline is shutting down; ${source} must stop without committing.`));
+      metrics.eventsIn.inc({ source }, records.length);
+      return routeThread.encode(records).then((b) => {
+        for (const d of b.dead) deadLetters.write(source, d);
+        return appendEncoded(b.payloads, b.release);
+      });
+    };
+  }
+
   async start(sources: Source[]): Promise<void> {
     await this.parts.handoff.start();
+    await this.parts.routeThread?.start();
     this.#sources = sources;
     for (const s of sources) await s.start(this.emitFor(s.name));
   }
@@ -66,6 +91,8 @@ export class Pipeline {
       logger.warn({ timeoutMs }, 'Sources did not stop in time; destroying them. Uncommitted records are read again on the next start.');
       for (const s of this.#sources) s.destroy();
     }
+    // The sources are stopped: nothing new reaches the route thread, and what it still holds was refused or appended.
+    await this.parts.routeThread?.close(Math.max(0, (deadline - Date.now()) / 2));
     await this.parts.handoff.close(deadline);
     await this.parts.deadLetters.close();
   }
@@ -73,6 +100,7 @@ export class Pipeline {
   destroy(err?: Error): void {
     this.#closing = true;
     for (const s of this.#sources) s.destroy(err);
+    this.parts.routeThread?.destroy();
     this.parts.handoff.destroy(err);
   }
 }

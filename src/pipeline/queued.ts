@@ -172,23 +172,29 @@ export class QueuedHandoff implements Handoff {
         if (failed !== undefined) return Promise.reject(failed);
         // The next batch's buffer is sized from this one's (it rarely has to grow).
         if (payloads.count > 0) this.#bytesPerEvent = Math.ceil(payloads.bytes / payloads.count) + 64;
-        // Batches are appended in the order they were committed, each after the last one's retries
-        // (a source may commit the next batch before the previous one resolved).
-        const list = payloads.payloads();
-        const done = this.#appendTail.then(() => this.#append(list));
-        this.#appendTail = done.then(
-          () => undefined,
-          () => undefined,
-        );
-        // Once appended, the queue has copied the payloads into its own records: the buffer is
-        // the next batch's. Reusing it keeps a megabyte per batch from being allocated outside
-        // the JS heap, which V8 answers with a full GC every few batches.
+        // Reusing the buffer keeps a megabyte per batch from being allocated outside the JS heap,
+        // which V8 answers with a full GC every few batches.
         const buf = payloads.buffer;
-        return done.then(() => {
+        return this.appendEncoded(payloads.payloads(), () => {
           this.#spare = buf;
         });
       },
     };
+  }
+
+  /**
+   * Payloads encoded elsewhere (the route thread, pipeline/route-thread.ts); same contract as
+   * commit(). Batches are appended in the order of these calls, each after the last one's retries
+   * (a source may commit the next batch before the previous one resolved). `release` runs once the
+   * queue has copied the payloads into its own records: their buffer may then be written over.
+   */
+  appendEncoded(payloads: Buffer[], release?: () => void): Promise<void> {
+    const done = this.#appendTail.then(() => this.#append(payloads));
+    this.#appendTail = done.then(
+      () => undefined,
+      () => undefined,
+    );
+    return release === undefined ? done : done.then(release);
   }
 
   async #append(payloads: Buffer[]): Promise<void> {

@@ -10,7 +10,7 @@ import { benchPipeline } from '../../bench/pipeline.js';
 t.test('bench/pipeline: direct, disk queue and rsyslog lines with their ratios', { timeout: 120_000 }, async (t) => {
   const lines = 3000;
   const { lines: out, figures } = await benchPipeline(lines, 2);
-  t.match(out[0], /^pipeline: 3000 proxy lines, relay started as MALLOC_ARENA_MAX=2 node --max-semi-space-size=2 .*; median of 2 round\(s\)$/, out.join('\n'));
+  t.match(out[0], /^pipeline: 3000 proxy lines, relay started as MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=131072 node --max-semi-space-size=2 .*; median of 2 round\(s\)$/, out.join('\n'));
   t.ok(out.filter((l) => /; rounds \d+, \d+ ev\/s\)$/.test(l)).length >= 2, 'every round\'s rate is printed');
   const names = figures.map((f) => f.name);
   t.same(names.slice(0, 2), ['duo-relay (direct)', 'duo-relay (disk queue)']);

@@ -1,0 +1,237 @@
+/**
+ * The route thread (pipeline/route-thread.ts, route-worker.ts): records packed for the trip come
+ * back unchanged (property test), a batch routed there gives byte for byte the payloads and dead
+ * letters the main thread gives, batches come back in order, a thread that dies refuses its
+ * batches with DR_ERR_ROUTE_THREAD and the next batch gets a new thread, and close/destroy end
+ * it. Then the whole pipeline with the thread: the disk queue holds what it holds without it.
+ */
+import t from 'tap';
+import fc from 'fast-check';
+import { deepStrictEqual } from 'node:assert';
+import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { DeadLetter, JsonObject, SourceRecord } from '../../src/event.js';
+import { LOG_KINDS } from '../../src/event.js';
+import { packRecords, RecordUnpacker } from '../../src/pipeline/route-protocol.js';
+import { RouteThread, type EncodedBatch } from '../../src/pipeline/route-thread.js';
+import { PayloadBatch } from '../../src/pipeline/event-codec.js';
+import { createRouter } from '../../src/route/router.js';
+import { Pipeline } from '../../src/pipeline/index.js';
+import { QueuedHandoff } from '../../src/pipeline/queued.js';
+import { DeadLetterFile } from '../../src/ops/dead-letter.js';
+import { Metrics } from '../../src/ops/metrics.js';
+import type { Emit, Source } from '../../src/sources/source.js';
+import { FakeDestination, capture, openQueue, sleep, tmp, type Teardown } from './fakes.js';
+
+const FIXTURES = fileURLToPath(new URL('../fixtures/peers/', import.meta.url));
+const ROUTER = { defaultHost: 'relay01', tags: {} };
+
+function lines(file: string): string[] {
+  return readFileSync(join(FIXTURES, file), 'utf8').split('\n').filter((l) => l.trim() !== '');
+}
+
+/** Real records of every shape a source gives: proxy lines (text), Admin API records (parsed, MSP account), and junk. */
+function mixedRecords(): SourceRecord[] {
+  const out: SourceRecord[] = [];
+  lines('authproxy/authevents.synthetic.log').forEach((text, i) => out.push({ text, kind: 'authproxy', host: 'proxy01', position: `/var/log/authevents.log@8:9:${i * 600}` }));
+  lines('elastic/test-auth.log').forEach((l, i) => out.push({ record: JSON.parse(l) as JsonObject, kind: 'authentication', host: 'api-x.duosecurity.com', account: 'DA123', position: `api:api-x/auth#${i}` }));
+  out.push({ text: 'not json at all', kind: 'authproxy', host: 'proxy01', position: '/var/log/authevents.log@8:9:99999' });
+  out.push({ text: '{"something":"else"}', position: 'syslog:10.0.0.9:514#1' });
+  lines('elastic/test-admin.log').forEach((text, i) => out.push({ text, host: 'relayed-host', position: `syslog:10.0.0.7:6514#${i}` }));
+  return out;
+}
+
+/** What the main thread makes of the records: the payload bytes and the dead letters. */
+function onMainThread(records: SourceRecord[]): { payloads: string[]; dead: DeadLetter[] } {
+  const router = createRouter(ROUTER);
+  const batch = new PayloadBatch();
+  const dead: DeadLetter[] = [];
+  for (const r of records) {
+    const res = router.route(r);
+    if (res.ok) batch.push(res.event);
+    else dead.push(res.dead);
+  }
+  return { payloads: batch.payloads().map((p) => p.toString('utf8')), dead };
+}
+
+function texts(b: EncodedBatch): string[] {
+  return b.payloads.map((p) => p.toString('utf8'));
+}
+
+function thread(t: Teardown, over: Partial<ConstructorParameters<typeof RouteThread>[0]> = {}): { rt: RouteThread; logs: ReturnType<typeof capture> } {
+  const logs = capture();
+  const rt = new RouteThread({ router: ROUTER, logger: logs.logger, ...over });
+  t.teardown(() => rt.destroy());
+  return { rt, logs };
+}
+
+t.test('packed records come back exactly as they were (property)', async (t) => {
+  const text = fc.oneof(fc.string(), fc.string({ unit: 'grapheme' }), fc.constant(''));
+  const record = fc.record(
+    {
+      text,
+      record: fc.dictionary(fc.string(), fc.oneof(fc.string(), fc.integer(), fc.boolean()), { noNullPrototype: true }),
+      kind: fc.constantFrom(...LOG_KINDS),
+      host: fc.string(),
+      account: fc.string(),
+      position: fc.oneof(fc.string(), fc.nat().map((n) => `/var/log/authevents.log@1:2:${n}`)),
+    },
+    // Ordinary objects, as sources build them.
+    { requiredKeys: ['position'], noNullPrototype: true },
+  );
+  fc.assert(
+    fc.property(fc.array(record, { maxLength: 40 }), fc.boolean(), (recs, sameShape) => {
+      // Half the runs share kind/host/account the way a tailer's batch does.
+      const input: SourceRecord[] = sameShape ? recs.map((r, i) => ({ text: r.text ?? '', kind: 'authproxy', host: 'h', position: `f@1:2:${i * 7}` })) : (recs as SourceRecord[]);
+      // Through structured clone, as postMessage sends it.
+      const packed = structuredClone(packRecords(input));
+      const u = new RecordUnpacker(packed);
+      const back: SourceRecord[] = [];
+      for (let i = 0; i < u.count; i++) back.push(u.next());
+      deepStrictEqual(back, input);
+    }),
+    { numRuns: 300 },
+  );
+  t.pass('300 random batches came back unchanged');
+});
+
+t.test('a batch routed on the thread gives the main thread\'s payloads and dead letters, byte for byte', async (t) => {
+  const { rt } = thread(t);
+  await rt.start();
+  const records = mixedRecords();
+  const want = onMainThread(records);
+  t.ok(want.payloads.length > 20 && want.dead.length >= 2, `the fixture has routed events (${want.payloads.length}) and refused records (${want.dead.length})`);
+  const got = await rt.encode(records);
+  t.same(texts(got), want.payloads, 'same payload bytes in the same order');
+  t.same(got.dead, want.dead, 'same dead letters');
+  const empty = await rt.encode([]);
+  t.same([empty.payloads.length, empty.dead.length], [0, 0], 'an empty batch is fine');
+});
+
+t.test('batches come back in the order given; a buffer given back is reused without mixing batches', async (t) => {
+  const { rt } = thread(t);
+  await rt.start();
+  const all = mixedRecords();
+  const batches = [all.slice(0, 5), all.slice(5, 12), all.slice(12), all.slice(0, 3), all];
+  const order: number[] = [];
+  const results = await Promise.all(
+    batches.map((b, i) =>
+      rt.encode(b).then((r) => {
+        order.push(i);
+        return r;
+      }),
+    ),
+  );
+  t.same(order, [0, 1, 2, 3, 4], 'resolved in the order given');
+  t.equal(rt.inFlight, 0, 'nothing left in the thread');
+  results.forEach((r, i) => t.same(texts(r), onMainThread(batches[i] as SourceRecord[]).payloads, `batch ${i} is its own`));
+  for (const r of results) r.release();
+  t.equal(results[0]?.payloads[0]?.length ?? -1, 0, 'a released buffer is handed over (the views are empty now)');
+  // The next batches are written into buffers given back: each must still hold only its own payloads.
+  for (let round = 0; round < 6; round++) {
+    const b = round % 2 === 0 ? all : all.slice(0, 4);
+    const r = await rt.encode(b);
+    t.same(texts(r), onMainThread(b).payloads, `round ${round} after reuse`);
+    r.release();
+  }
+});
+
+t.test('a thread that dies refuses its batches (DR_ERR_ROUTE_THREAD), and a new one takes the next batch', async (t) => {
+  const poison = '{"poison":true}';
+  const { rt, logs } = thread(t, { failOn: poison });
+  await rt.start();
+  const good = mixedRecords().slice(0, 4);
+  const before = rt.encode(good);
+  const dies = rt.encode([...good, { text: poison, position: 'p@1:1:1' }]);
+  const behind = rt.encode(good);
+  t.same(texts(await before), onMainThread(good).payloads, 'the batch before the fault is delivered');
+  await t.rejects(dies, { code: 'DR_ERR_ROUTE_THREAD' }, 'the batch in the dead thread is refused');
+  await t.rejects(behind, { code: 'DR_ERR_ROUTE_THREAD' }, 'so is the one queued behind it');
+  t.ok(logs.lines.some((l) => l.level === 50 && l['code'] === 'DR_ERR_ROUTE_THREAD' && /read again/.test(String(l.msg))), 'one error log says the batches are read again');
+  await t.rejects(rt.encode(good), { code: 'DR_ERR_ROUTE_THREAD', message: /started again/ }, 'right after the death: refused, no restart loop');
+  await sleep(1100);
+  const again = await rt.encode(good);
+  t.same(texts(again), onMainThread(good).payloads, 'a second later a new thread routes the batch');
+});
+
+t.test('close waits for the batch in the thread; destroy refuses it; both stop the thread', async (t) => {
+  const { rt } = thread(t);
+  await rt.start();
+  const records = mixedRecords();
+  const pending = rt.encode(records);
+  await rt.close(5000);
+  t.same(texts(await pending), onMainThread(records).payloads, 'close let the batch finish');
+  await t.rejects(rt.encode(records), { code: 'DR_ERR_CLOSED' }, 'nothing is taken after close');
+
+  const second = thread(t).rt;
+  await second.start();
+  const refused = second.encode(records);
+  second.destroy();
+  await t.rejects(refused, { code: 'DR_ERR_CLOSED' }, 'destroy refuses the batch in the thread');
+  await second.close();
+  t.pass('close after destroy is harmless');
+});
+
+t.test('a thread that cannot load fails start with DR_ERR_ROUTE_THREAD naming the way out', async (t) => {
+  const { rt } = thread(t, { workerUrl: new URL('./no-such-worker.js', import.meta.url) });
+  await t.rejects(rt.start(), { code: 'DR_ERR_ROUTE_THREAD', message: /route_thread: false/ });
+});
+
+/** A source that emits what the test gives it. */
+class ListSource implements Source {
+  emit: Emit | undefined;
+  constructor(readonly name: string) {}
+  async start(emit: Emit): Promise<void> {
+    this.emit = emit;
+  }
+  async close(): Promise<void> {}
+  destroy(): void {}
+}
+
+async function queueThrough(t: Teardown, withThread: boolean, batches: SourceRecord[][]): Promise<{ payloads: string[]; dead: string }> {
+  const dir = await tmp(t);
+  const queue = await openQueue(join(dir, 'queue'), ['siem']);
+  // A destination that never takes anything: what the queue holds is what the test reads.
+  const siem = new FakeDestination('siem', 'hang');
+  const metrics = new Metrics();
+  const { logger } = capture();
+  const routeThread = withThread ? new RouteThread({ router: ROUTER, logger }) : undefined;
+  const pipeline = new Pipeline({
+    router: createRouter(ROUTER),
+    handoff: new QueuedHandoff(queue, [siem], metrics, logger),
+    deadLetters: new DeadLetterFile(join(dir, 'dead.jsonl'), logger),
+    metrics,
+    logger,
+    ...(routeThread !== undefined ? { routeThread } : {}),
+  });
+  const src = new ListSource('mixed');
+  await pipeline.start([src]);
+  const emit = src.emit as Emit;
+  // Emitted without waiting, as the tailer does with its batches in flight.
+  await Promise.all(batches.map((b) => emit(b)));
+  const stored = await queue.read('siem', 100_000);
+  const payloads = stored.map((r) => r.payload.toString('utf8'));
+  await pipeline.close(2000);
+  const dead = (await readFile(join(dir, 'dead.jsonl'), 'utf8')).replace(/"time":"[^"]*",?/g, '');
+  return { payloads, dead };
+}
+
+t.test('the pipeline with the route thread queues exactly what it queues without one, in emit order', async (t) => {
+  const all = mixedRecords();
+  const batches = [all.slice(0, 7), all.slice(7, 20), all.slice(20), all.slice(3, 9)];
+  const plain = await queueThrough(t, false, batches);
+  const threaded = await queueThrough(t, true, batches);
+  t.ok(plain.payloads.length > 30, `records were queued (${plain.payloads.length})`);
+  t.same(threaded.payloads, plain.payloads, 'same payloads in the same order');
+  t.equal(threaded.dead, plain.dead, 'same dead letters');
+});
+
+t.test('the route thread refuses a batch it cannot clone, naming the cause', async (t) => {
+  const { rt } = thread(t);
+  await rt.start();
+  const bad = { text: 'x', position: 'p', record: { f: () => 1 } as unknown as JsonObject };
+  await t.rejects(rt.encode([bad]), { code: 'DR_ERR_INTERNAL', message: /passed to the route thread.*could not be cloned/ });
+  t.same(texts(await rt.encode(mixedRecords().slice(0, 2))), onMainThread(mixedRecords().slice(0, 2)).payloads, 'the thread still works');
+});
