@@ -75,6 +75,8 @@ export class RouteThread {
   /** Starts the thread and waits until it has loaded; rejects with DR_ERR_ROUTE_THREAD when it cannot. */
   async start(): Promise<void> {
     const w = this.#spawn();
+    // Held while it loads: awaiting an unreferenced thread would let an otherwise idle process exit.
+    w.ref();
     let timer: NodeJS.Timeout | undefined;
     try {
       await new Promise<void>((resolve, reject) => {
@@ -89,6 +91,7 @@ export class RouteThread {
     } finally {
       clearTimeout(timer);
       this.#onReady = undefined;
+      if (this.#pending.size === 0) w.unref();
     }
   }
 
