@@ -102,11 +102,11 @@ export class RecordUnpacker {
     const pl = p.plens[i] as number;
     const r: SourceRecord = { position: p.text.slice(this.#at, this.#at + pl) };
     this.#at += pl;
-    const o = p.others[i] ?? p.shared;
+    const other = p.others[i];
+    const o = other ?? p.shared;
     if (o.kind !== undefined) r.kind = o.kind;
     if (o.host !== undefined) r.host = o.host;
     if (o.account !== undefined) r.account = o.account;
-    const other = p.others[i];
     if (other?.record !== undefined) r.record = other.record;
     const n = p.lens[i] as number;
     if (n >= 0) {
