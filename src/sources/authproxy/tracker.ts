@@ -36,6 +36,8 @@ export interface Tracked {
   reader: LineReader;
   fh: FileHandle | undefined;
   missing: number;
+  /** Missing since the first scan after a start: if it stays missing, it went while the relay was stopped. */
+  goneAtStart: boolean;
   /** Key of the original while this file is a copy that shadows it. */
   copyOf: string | undefined;
   /** When bytes last arrived (for fragment flushes). */
@@ -96,7 +98,12 @@ export class FileTracker {
     for (const t of [...this.files.values()]) {
       if (t.suffix !== -1 || t.fh !== undefined || t.missing < MISSING_SCANS_BEFORE_FORGET) continue;
       this.files.delete(t.key);
-      this.#reportLost(t, "A rotated file was deleted before it was read to the end; its unread lines are lost (raise the proxy's log_max_files or keep the relay running).");
+      this.#reportLost(
+        t,
+        t.goneAtStart
+          ? 'The file was deleted while the relay was stopped before it was read to the end; its unread lines are lost.'
+          : "A rotated file was deleted before it was read to the end; its unread lines are lost (raise the proxy's log_max_files or keep the relay running).",
+      );
     }
   }
 
@@ -254,14 +261,14 @@ export class FileTracker {
       t.copyOf = undefined;
     }
     for (const k of r.unmatched) {
+      // Not seen in this scan. The proxy renames its files one at a time, so a rotation racing the
+      // scan can hide a file for a moment, in the first scan after a start too: forgotten (and
+      // reported lost) only after MISSING_SCANS_BEFORE_FORGET scans without it (forgetMissing).
+      // Forgetting it at once made it a new file when it showed up again, read from byte 0.
       const t = byKnown.get(k) as Tracked;
-      if (this.#startup) {
-        this.files.delete(t.key);
-        this.#reportLost(t, 'The file was deleted while the relay was stopped before it was read to the end; its unread lines are lost.');
-      } else {
-        t.suffix = -1;
-        t.missing++;
-      }
+      t.suffix = -1;
+      t.missing++;
+      if (this.#startup) t.goneAtStart = true;
     }
   }
 
@@ -279,6 +286,7 @@ export class FileTracker {
       reader: this.#newReader(key, offset),
       fh: undefined,
       missing: 0,
+      goneAtStart: false,
       copyOf: undefined,
       lastGrowth: Date.now(),
     };
@@ -296,4 +304,5 @@ function seenAt(t: Tracked, c: Candidate): void {
   t.mtimeNs = c.mtimeNs;
   t.ctimeNs = c.ctimeNs;
   t.missing = 0;
+  t.goneAtStart = false;
 }
