@@ -6,10 +6,10 @@ import type { SourceRecord } from '../event.js';
  * only then may the source move its checkpoint. It rejects when the pipeline is closing:
  * the source must then stop without committing.
  *
- * A source may emit its next batch before the previous one resolved (the tailer keeps one in
- * flight): the pipeline hands batches on in the order they were emitted, and the source commits
- * them in that order. When a batch is refused, one emitted behind it may still be delivered; the
- * source reads both again from its committed offset (repeats carry the same ids).
+ * A source may emit its next batches before the previous one resolved (the tailer keeps up to
+ * two in flight): the pipeline hands batches on in the order they were emitted, and the source
+ * commits them in that order. When a batch is refused, those emitted behind it may still be
+ * delivered; the source reads them all again from its committed offset (repeats carry the same ids).
  */
 export type Emit = (records: SourceRecord[]) => Promise<void>;
 

@@ -25,6 +25,14 @@ import { FileTracker, type Tracked } from './tracker.js';
 import { DirWatcher } from './watcher.js';
 
 /**
+ * Batches handed to the pipeline and not yet finished while the next is read: the pipeline's waits
+ * (route thread, fsync, socket write) overlap the reading of what follows, and the route thread
+ * has the next batch as soon as it is done with one (with one in flight it idled a third of the
+ * time). Committed in order (#settle) as soon as they finish. A crash reads them again.
+ */
+export const MAX_IN_FLIGHT = 2;
+
+/**
  * Read size per `read()`; also the shared chunk buffer's size. A chunk's lines are decoded into
  * one string (line-reader.ts): at 256 KiB that string is freed by the young-generation GC as soon as
  * its lines are routed, where a 1 MiB one sat in the old generation until the next full GC (a few
@@ -50,6 +58,8 @@ interface InFlight {
   p: Promise<void>;
   t: Tracked;
   offset: number;
+  /** The pipeline is done with it (either way): #settle will not wait. */
+  done: boolean;
 }
 
 /** Thrown inside the loop to stop it without committing (pipeline closing, destroyed). */
@@ -73,8 +83,8 @@ export class AuthproxyTailer implements Source {
   readonly #chunk = Buffer.allocUnsafe(CHUNK_BYTES);
   readonly #watcher: DirWatcher;
   #batch: SourceRecord[] = [];
-  /** The batch emitted last, not yet committed (see #handOff). */
-  #inFlight: InFlight | undefined;
+  /** Batches emitted and not yet committed, oldest first (see #handOff). */
+  #inFlight: InFlight[] = [];
   #emit: Emit | undefined;
   #started = false;
   #stopping = false;
@@ -179,7 +189,7 @@ export class AuthproxyTailer implements Source {
         // Lines read but not handed off (or handed off and not committed) are read again, never
         // emitted under another file's offset.
         this.#batch = [];
-        this.#inFlight = undefined;
+        this.#inFlight = [];
         this.#files.rewindUncommitted();
         wait = backoff.next();
         this.#reportError(err, wait);
@@ -285,11 +295,10 @@ export class AuthproxyTailer implements Source {
   }
 
   /**
-   * Emits the batch (if any); a file's offset is committed once the pipeline has the batch. One
-   * batch stays in flight while the next is read and routed (the pipeline routes at emit or on the
-   * route thread, then waits for an fsync or a write): #settle commits them in order. Measured with
-   * the route thread: two or three in flight gave no more speed, only more lines read again after
-   * a crash.
+   * Emits the batch (if any); a file's offset is committed once the pipeline has the batch. Up to
+   * MAX_IN_FLIGHT batches stay in flight while the next is read (the pipeline routes them, on the
+   * route thread or at emit, then waits for an fsync or a write): #settle commits them in order.
+   * When one is refused, those behind it are void too and read again (same positions, same ids).
    */
   async #handOff(t: Tracked): Promise<void> {
     const offset = t.reader.lineStart;
@@ -303,18 +312,21 @@ export class AuthproxyTailer implements Source {
     const emit = this.#emit;
     if (emit === undefined) throw new Halt();
     // No local holds the records while the pipeline works on them: they can die young.
-    const p = emit(this.#takeBatch());
+    const f: InFlight = { p: emit(this.#takeBatch()), t, offset, done: false };
     // Its outcome is taken by #settle (or ignored once an earlier failure made it void).
-    p.catch(() => undefined);
-    const prev = this.#inFlight;
-    this.#inFlight = { p, t, offset };
-    if (prev !== undefined) await this.#settle(prev);
+    f.p.then(
+      () => (f.done = true),
+      () => (f.done = true),
+    );
+    this.#inFlight.push(f);
+    // Batches the pipeline has finished with are committed now, not when room is needed: the
+    // checkpoint stays as close behind the queue as it can (fewer lines read again after a crash).
+    for (let head = this.#inFlight[0]; head !== undefined && (head.done || this.#inFlight.length > MAX_IN_FLIGHT); head = this.#inFlight[0]) await this.#settle(head);
   }
 
-  /** Waits for the batch in flight, if any, and commits it. */
+  /** Waits for the batches in flight, if any, and commits them in order. */
   async #settleInFlight(): Promise<void> {
-    const f = this.#inFlight;
-    if (f !== undefined) await this.#settle(f);
+    while (this.#inFlight.length > 0) await this.#settle(this.#inFlight[0] as InFlight);
   }
 
   async #settle(f: InFlight): Promise<void> {
@@ -322,7 +334,7 @@ export class AuthproxyTailer implements Source {
       await f.p;
     } catch (err: unknown) {
       // What was emitted after it is void too: everything past the committed offsets is read again.
-      this.#inFlight = undefined;
+      this.#inFlight = [];
       if (this.#stopping || (isRelayError(err) && err.code === ErrorCodes.CLOSED)) {
         // The pipeline is shutting down (Emit contract): stop without committing.
         this.#stopping = true;
@@ -332,7 +344,7 @@ export class AuthproxyTailer implements Source {
       f.t.reader.reset(f.t.committed);
       throw new Refused(`The pipeline refused a batch (${errorMessage(err)}); it is read again from ${f.t.path} offset ${f.t.committed}.`, { cause: err });
     }
-    if (this.#inFlight === f) this.#inFlight = undefined;
+    if (this.#inFlight[0] === f) this.#inFlight.shift();
     if (this.#destroyed) throw new Halt();
     if (f.offset > f.t.committed) f.t.committed = f.offset;
     this.#checkpointer.request();
