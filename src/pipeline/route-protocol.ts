@@ -47,7 +47,7 @@ export type FromRouteThread =
   /** The thread has loaded its modules and takes batches. */
   | { t: 'ready' }
   /** The payloads of batch `id`: payload i is buf[ends[i-1] .. ends[i]) (transferred). */
-  | { t: 'done'; id: number; buf: ArrayBuffer; ends: number[]; dead: DeadLetter[] }
+  | { t: 'done'; id: number; buf: ArrayBuffer; ends: readonly number[]; dead: DeadLetter[] }
   /** Batch `id` could not be encoded (a bug: the router itself never throws). */
   | { t: 'fail'; id: number; message: string };
 

@@ -49,7 +49,8 @@ port.on('message', (m: ToRouteThread) => {
     if (payloads.count > 0) bytesPerEvent = Math.ceil(payloads.bytes / payloads.count) + 64;
     // PayloadBatch buffers own their ArrayBuffer (never a slice of the shared pool): safe to transfer.
     const ab = payloads.buffer.buffer as ArrayBuffer;
-    reply({ t: 'done', id: m.id, buf: ab, ends: [...payloads.ends], dead }, [ab]);
+    // postMessage clones `ends` itself: no copy here.
+    reply({ t: 'done', id: m.id, buf: ab, ends: payloads.ends, dead }, [ab]);
   } catch (err: unknown) {
     reply({ t: 'fail', id: m.id, message: err instanceof Error ? err.message : String(err) });
   }
