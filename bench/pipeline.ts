@@ -152,7 +152,7 @@ function relayConfig(dir: string, log: string, port: number, pki: TestPki, queue
   mkdirSync(state, { recursive: true });
   const file = join(dir, `relay-${queue ? 'q' : 'd'}-${round}.yaml`);
   writeFileSync(file, [
-    `state_dir: ${state}`, 'log:', '  level: warn', 'queue:', `  enabled: ${queue}`, ...(process.env['BENCH_ROUTE_THREAD'] === 'false' ? ['  route_thread: false'] : []),
+    `state_dir: ${state}`, 'log:', '  level: warn', 'queue:', `  enabled: ${queue}`, ...(process.env['BENCH_ROUTE_THREAD'] === 'false' ? ['route_thread: false'] : []),
     'sources:', '  - type: authproxy', `    path: ${log}`, '    start_at: beginning', ...batchLine('batch_lines', 'BENCH_BATCH_LINES', '    '),
     'destinations:', '  - type: syslog', '    name: bench', '    host: 127.0.0.1', `    port: ${port}`, '    transport: tls', `    ca: ${pki.ca}`, '    servername: localhost', ...batchLine('batch_events', 'BENCH_BATCH_EVENTS', '    '), ...batchLine('settle_ms', 'BENCH_SETTLE_MS', '    '), '',
   ].join('\n'));

@@ -1,7 +1,7 @@
 import type { LoadedConfig } from '../config/load.js';
 import type { Logger } from '../ops/logger.js';
 import type { Io } from './context.js';
-import { Metrics } from '../ops/metrics.js';
+import { nullMetrics } from '../ops/relay-metrics.js';
 import { DeadLetterFile } from '../ops/dead-letter.js';
 import { Pipeline } from '../pipeline/index.js';
 import { buildDestinations, buildRouter, deadLetterPath } from './build.js';
@@ -18,7 +18,8 @@ export async function backfill(loaded: LoadedConfig, logger: Logger, io: Io, sin
     io.err('backfill: the config has no duo-api source.');
     return 2;
   }
-  const metrics = new Metrics();
+  // Nothing serves metrics during a one-off command.
+  const metrics = nullMetrics();
   const deadLetters = new DeadLetterFile(deadLetterPath(config), logger);
   const destinations = buildDestinations(config, logger, metrics);
   const handoff = await buildHandoff(config, destinations, metrics, logger);

@@ -7,13 +7,14 @@ import type { Destination } from '../destinations/destination.js';
 import type { DestinationContext } from '../destinations/context.js';
 import type { Source } from '../sources/source.js';
 import type { Logger } from '../ops/logger.js';
-import type { Metrics } from '../ops/metrics.js';
+import type { RelayMetrics as Metrics } from '../ops/relay-metrics.js';
 import { createFormatter } from '../formats/index.js';
 import { createSyslogDestination } from '../destinations/syslog.js';
 import { createRelpDestination } from '../destinations/relp.js';
 import { createStdoutDestination } from '../destinations/stdout.js';
 import { createRouter, type RouterOptions } from '../route/router.js';
 import type { RouteThread } from '../pipeline/route-thread.js';
+import type { FramingSpec } from '../pipeline/route-protocol.js';
 import { DeadLetterFile } from '../ops/dead-letter.js';
 import { SOFTWARE, VERSION, USER_AGENT } from '../version.js';
 
@@ -25,7 +26,7 @@ export function destinationName(cfg: DestinationConfig, index: number): string {
 export function buildDestinations(config: Config, logger: Logger, metrics?: Metrics): Destination[] {
   return config.destinations.map((cfg, i) => {
     const name = destinationName(cfg, i);
-    const format = createFormatter(cfg, { fallbackHost: hostname(), software: SOFTWARE, swVersion: VERSION });
+    const format = createFormatter(cfg, formatContext());
     const log = logger.child({ destination: name });
     if (cfg.type === 'stdout') return createStdoutDestination({ ...cfg, name }, { format });
     const named = { ...cfg, name };
@@ -73,11 +74,40 @@ function routerOptions(config: Config): RouterOptions {
   return { tags: config.tags, defaultHost: hostname() };
 }
 
-/** The route thread, with the disk queue unless `queue.route_thread: false` (pipeline/route-thread.ts). */
-export async function buildRouteThread(config: Config, logger: Logger): Promise<RouteThread | undefined> {
-  if (!config.queue.enabled || !config.queue.route_thread) return undefined;
+/**
+ * The route thread (pipeline/route-thread.ts) unless `route_thread: false`: with the disk queue it
+ * encodes queue payloads; without it, it formats and frames for the destinations when every one
+ * takes framed batches (tcp and tls syslog), and is not used otherwise.
+ */
+export async function buildRouteThread(config: Config, logger: Logger, destinations: readonly Destination[]): Promise<RouteThread | undefined> {
+  if (!config.route_thread) return undefined;
+  const log = logger.child({ component: 'route-thread' });
+  if (config.queue.enabled) {
+    const { RouteThread } = await import('../pipeline/route-thread.js');
+    return new RouteThread({ router: routerOptions(config), logger: log });
+  }
+  const frame = framingSpecs(config, destinations);
+  if (frame === undefined) return undefined;
   const { RouteThread } = await import('../pipeline/route-thread.js');
-  return new RouteThread({ router: routerOptions(config), logger: logger.child({ component: 'route-thread' }) });
+  const rt = new RouteThread({ router: routerOptions(config), logger: log, frame });
+  destinations.forEach((d, i) => d.recycleTo?.(rt.recycler(i)));
+  return rt;
+}
+
+/** How the route thread formats for each destination, or undefined when one cannot take framed batches. */
+function framingSpecs(config: Config, destinations: readonly Destination[]): FramingSpec[] | undefined {
+  const specs: FramingSpec[] = [];
+  for (const [i, cfg] of config.destinations.entries()) {
+    const d = destinations[i];
+    if (d?.sendFramed === undefined || d.recycleTo === undefined) return undefined;
+    const { format, message, facility, enterprise_id, bom, max_message_bytes, framing } = cfg;
+    specs.push({ format: { format, message, facility, enterprise_id, bom, max_message_bytes }, framing, context: formatContext() });
+  }
+  return specs;
+}
+
+function formatContext(): FramingSpec['context'] {
+  return { fallbackHost: hostname(), software: SOFTWARE, swVersion: VERSION };
 }
 
 export function deadLetterPath(config: Config): string {

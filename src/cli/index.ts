@@ -42,6 +42,9 @@ export async function main(argv: string[], io: Io = stdio): Promise<number> {
     io.err(`--type ${values.type}: expected one of ${LOG_KINDS.join(', ')}.`);
     return 2;
   }
+  // `run` loads its modules on this thread while the config is validated on its own (start-up time).
+  const runModule = command === 'run' ? import('./run.js') : undefined;
+  runModule?.catch(() => undefined);
   const loaded = await loadOrReport(values.config, io);
   if (loaded === undefined) return 2;
   // Each command's modules load when it runs (start-up time and memory of the long-running `run`).
@@ -49,7 +52,7 @@ export async function main(argv: string[], io: Io = stdio): Promise<number> {
   const logger = loggerFor(loaded);
   switch (command) {
     case 'run':
-      return (await import('./run.js')).runRelay(loaded, logger);
+      return (await (runModule ?? import('./run.js'))).runRelay(loaded, logger);
     case 'replay': {
       const file = rest[0];
       const timeoutMs = timeoutArg(values['timeout-ms'], 120_000);

@@ -5,7 +5,7 @@ import type { LoadedConfig } from '../config/load.js';
 import type { LogKind, SourceRecord } from '../event.js';
 import type { Logger } from '../ops/logger.js';
 import type { Io } from './context.js';
-import { Metrics } from '../ops/metrics.js';
+import { nullMetrics } from '../ops/relay-metrics.js';
 import { DeadLetterFile } from '../ops/dead-letter.js';
 import { DirectHandoff } from '../pipeline/direct.js';
 import { Pipeline } from '../pipeline/index.js';
@@ -21,7 +21,8 @@ const BATCH = 500;
  */
 export async function replay(loaded: LoadedConfig, logger: Logger, io: Io, opts: { file: string; kind?: LogKind; timeoutMs: number; stdin?: Readable }): Promise<number> {
   const { config } = loaded;
-  const metrics = new Metrics();
+  // Nothing serves metrics during a one-off command.
+  const metrics = nullMetrics();
   const deadLetters = new DeadLetterFile(deadLetterPath(config), logger);
   const destinations = buildDestinations(config, logger, metrics);
   const pipeline = new Pipeline({ router: buildRouter(config), handoff: new DirectHandoff(destinations, metrics), deadLetters, metrics, logger });

@@ -1,9 +1,8 @@
 import { mkdir } from 'node:fs/promises';
 import type { LoadedConfig } from '../config/load.js';
 import type { Logger } from '../ops/logger.js';
-import { Metrics } from '../ops/metrics.js';
+import { nullMetrics, type RelayMetrics } from '../ops/relay-metrics.js';
 import { DeadLetterFile } from '../ops/dead-letter.js';
-import { startOpsServer } from '../ops/http.js';
 import { Pipeline } from '../pipeline/index.js';
 import { buildDestinations, buildRouteThread, buildRouter, buildSources, deadLetterPath } from './build.js';
 import { buildHandoff } from '../pipeline/build-handoff.js';
@@ -28,15 +27,18 @@ export async function runRelay(
 ): Promise<number> {
   const { config } = loaded;
   await mkdir(config.state_dir, { recursive: true, mode: 0o750 });
-  const metrics = new Metrics({ defaultMetrics: true });
+  // prom-client and the HTTP server are loaded only when someone can read the metrics.
+  const served = config.metrics_listen !== undefined ? new (await import('../ops/metrics.js')).Metrics({ defaultMetrics: true }) : undefined;
+  const metrics: RelayMetrics = served ?? nullMetrics();
   const deadLetters = new DeadLetterFile(deadLetterPath(config), logger, (source) => metrics.deadLetters.inc({ source }));
   const destinations = buildDestinations(config, logger, metrics);
   const handoff = await buildHandoff(config, destinations, metrics, logger);
-  const routeThread = await buildRouteThread(config, logger);
+  const routeThread = await buildRouteThread(config, logger, destinations);
   const pipeline = new Pipeline({ router: buildRouter(config), handoff, deadLetters, metrics, logger, ...(routeThread !== undefined ? { routeThread } : {}) });
   const sources = await buildSources(loaded, logger, deadLetters);
-  if (config.metrics_listen !== undefined) {
-    await startOpsServer(config.metrics_listen, metrics, () => true);
+  if (config.metrics_listen !== undefined && served !== undefined) {
+    const { startOpsServer } = await import('../ops/http.js');
+    await startOpsServer(config.metrics_listen, served, () => true);
     logger.info({ listen: config.metrics_listen }, 'Metrics and health endpoints are up.');
   }
 

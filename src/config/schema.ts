@@ -255,11 +255,6 @@ export const queueSchema = z
     overflow: z.enum(['block', 'drop_oldest']).default('block'),
     /** @default 16777216 */
     segment_bytes: z.number().int().min(64 * 1024).default(16 * 1024 * 1024),
-    /**
-     * Route and encode events on a second thread, beside the queue's writing and the destinations'
-     * sending (about 10 MB more memory); false keeps the relay on one thread (one-core hosts). @default true
-     */
-    route_thread: z.boolean().default(true),
   })
   .strict();
 
@@ -279,7 +274,14 @@ export const configSchema = z
       .strict()
       .default({ level: 'info' }),
     tags: tagsSchema.default({}),
-    queue: queueSchema.default({ enabled: true, max_bytes: 1024 * 1024 * 1024, overflow: 'block', segment_bytes: 16 * 1024 * 1024, route_thread: true }),
+    queue: queueSchema.default({ enabled: true, max_bytes: 1024 * 1024 * 1024, overflow: 'block', segment_bytes: 16 * 1024 * 1024 }),
+    /**
+     * Route events on a second thread: with the disk queue it encodes them beside the queue's writing
+     * and the destinations' sending; without it, it also formats and frames them when every
+     * destination is tcp or tls syslog. About 10 MB more memory; false keeps the relay on one thread
+     * (one-core hosts). @default true
+     */
+    route_thread: z.boolean().default(true),
     /** Prometheus /metrics and /healthz listener, e.g. `127.0.0.1:9464`; off when unset. */
     metrics_listen: z.string().regex(/^[^:]+:\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:9464').optional(),
     /** SIGTERM: stop reading, flush, checkpoint, then exit within this time. @default 10000 */

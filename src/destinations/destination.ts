@@ -32,6 +32,15 @@ export interface Destination {
    */
   begin?(expected: number): DestinationBatch;
   /**
+   * Takes a batch formatted and framed elsewhere (the route thread, pipeline/route-worker.ts):
+   * `buf` holds `events` messages in this destination's format and framing. Same contract as
+   * send(). Only stream destinations have it (one write per batch); the pipeline formats on the
+   * route thread only when every destination has it.
+   */
+  sendFramed?(buf: Buffer, events: number): Promise<void>;
+  /** With sendFramed: where buffers go once nothing refers to them any more (the route thread reuses them). */
+  recycleTo?(fn: (buf: Buffer) => void): void;
+  /**
    * Events of resolved sends that the destination may still have to send again: plain syslog has
    * no receiver ack, so batches written within settle_ms before a connection loss are resent
    * (replay-window.ts) — until then they are not durable, and a disk queue must not move its cursor

@@ -27,6 +27,8 @@ const INITIAL_BYTES_PER_MESSAGE = 1024;
 const HEADROOM = 1.25;
 /** A finished batch wasting more than this share of its buffer is copied to its exact size (the replay window keeps it). */
 const MAX_SLACK = 0.25;
+/** A spare is reused when it holds at least this share of the estimate (which has HEADROOM). */
+const SPARE_FIT = 0.9;
 /** Spare buffers kept for reuse; more come back only when batches shrink or the window is cut. */
 const MAX_SPARES = 2;
 
@@ -124,15 +126,18 @@ export class FrameEncoder {
     this.#count++;
   }
 
-  /** The framed batch. The encoder forgets it: the caller owns the Buffer. */
-  finish(): Buffer {
+  /**
+   * The framed batch. The encoder forgets it: the caller owns the Buffer. `whole`: never copied to
+   * a tighter buffer (the result is a view from byte 0 of a non-pooled ArrayBuffer, transferable).
+   */
+  finish(whole = false): Buffer {
     const used = this.#off;
     if (this.#count > 0) this.#bytesPerMessage = Math.max(16, Math.ceil(used / this.#count));
     const full = this.#buf;
     this.#buf = Buffer.alloc(0);
     this.#off = 0;
     this.#count = 0;
-    if (used < full.length * (1 - MAX_SLACK)) return Buffer.from(full.subarray(0, used));
+    if (!whole && used < full.length * (1 - MAX_SLACK)) return Buffer.from(full.subarray(0, used));
     return full.subarray(0, used);
   }
 
@@ -150,9 +155,12 @@ export class FrameEncoder {
 
   #take(bytes: number): Buffer | undefined {
     const spares = this.#spares;
+    // `bytes` carries HEADROOM over the expected size: a spare a little smaller than the estimate
+    // (message sizes drift from batch to batch) still fits, and a rare overflow grows the buffer.
+    const least = bytes * SPARE_FIT;
     for (let i = spares.length - 1; i >= 0; i--) {
       const ab = spares[i] as ArrayBuffer;
-      if (ab.byteLength >= bytes && ab.byteLength <= bytes * 4) {
+      if (ab.byteLength >= least && ab.byteLength <= bytes * 4) {
         spares.splice(i, 1);
         return Buffer.from(ab);
       }

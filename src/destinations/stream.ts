@@ -18,8 +18,7 @@ import type { DestinationContext } from './context.js';
 import { RelayError, ErrorCodes, isRelayError, errorMessage } from '../errors.js';
 import { Backoff, sleep } from '../ops/backoff.js';
 import { batchFramer, type BatchFramer } from './frame.js';
-import { FrameEncoder } from './frame-encoder.js';
-import type { CountingFormatter, SplitMessage } from '../formats/types.js';
+import { MessageFramer } from './message-framer.js';
 import { connect, type Connection } from './connector.js';
 import { loadTlsMaterial, type TlsMaterial } from './tls-material.js';
 import { OutageLog } from './outage.js';
@@ -56,10 +55,9 @@ export class StreamSyslogDestination implements Destination {
   #hosts: HostPort[];
   #hostIdx = 0;
   #frame: BatchFramer;
-  #encoder: FrameEncoder;
-  /** The formatter's split form when it has one (formats/types.ts), else undefined. */
-  #split: ((ev: RelayEvent, out: SplitMessage) => void) | undefined;
-  #parts: SplitMessage = { head: '', body: '' };
+  #framer: MessageFramer;
+  /** Where buffers that left the replay window go for reuse (recycleTo). */
+  #recycle: (buf: Buffer) => void;
   /** The open batch (begin()); a newer begin() invalidates an older one. */
   #batchGen = 0;
   #backoff: Backoff;
@@ -91,12 +89,12 @@ export class StreamSyslogDestination implements Destination {
     this.name = cfg.name ?? `${cfg.transport}://${cfg.host}:${cfg.port}`;
     this.#hosts = [{ host: cfg.host, port: cfg.port }, ...cfg.failover];
     this.#frame = batchFramer(cfg.framing);
-    this.#encoder = new FrameEncoder(cfg.framing);
-    // The context types format as a plain function; the formatters of formats/ may carry `split`.
-    this.#split = (ctx.format as Partial<CountingFormatter>).split;
+    const framer = new MessageFramer(ctx.format, cfg.framing);
+    this.#framer = framer;
+    this.#recycle = (buf) => framer.recycle(buf);
     this.#backoff = new Backoff(cfg.backoff);
     this.#outage = new OutageLog(ctx.logger);
-    this.#replay = new ReplayWindow(cfg.settle_ms, REPLAY_MAX_BYTES, (buf) => this.#encoder.recycle(buf));
+    this.#replay = new ReplayWindow(cfg.settle_ms, REPLAY_MAX_BYTES, (buf) => this.#recycle(buf));
   }
 
   /** Reads the TLS files (config errors surface here) and opens the first connection in the background. */
@@ -116,20 +114,12 @@ export class StreamSyslogDestination implements Destination {
     return b.send();
   }
 
-  /**
-   * Each message is framed as soon as it is formatted (frame-encoder.ts) and the event dropped:
-   * neither a batch of strings nor of events lives on. With a split formatter the header and body
-   * are encoded one after the other and the joined message is never built.
-   */
+  /** Each message is framed as soon as it is formatted (message-framer.ts) and the event dropped. */
   begin(expected: number): DestinationBatch {
     const gen = ++this.#batchGen;
-    const enc = this.#encoder;
-    const ctx = this.#ctx;
-    const split = this.#split;
-    const parts = this.#parts;
-    let count = 0;
+    const framer = this.#framer;
     let failed: unknown;
-    enc.begin(expected);
+    framer.begin(expected);
     return {
       push: (ev: RelayEvent): void => {
         if (failed !== undefined) return;
@@ -138,31 +128,40 @@ export class StreamSyslogDestination implements Destination {
           return;
         }
         try {
-          if (split !== undefined) {
-            split(ev, parts);
-            if (parts.bodyBytes !== undefined) enc.pushSplitBytes(parts.head, parts.bodyBytes);
-            else enc.pushSplit(parts.head, parts.body);
-          } else enc.push(ctx.format(ev));
-          count++;
+          framer.push(ev);
         } catch (err: unknown) {
           failed = err;
         }
       },
       send: (): Promise<void> => {
-        parts.head = '';
-        parts.body = '';
-        parts.bodyBytes = undefined;
+        const count = framer.count;
+        const buf = framer.finish();
         if (failed === undefined && gen !== this.#batchGen) failed = new RelayError(ErrorCodes.INTERNAL, `Destination ${this.name}: a batch was sent after a newer one began.`);
         this.#batchGen++;
-        if (this.#closing || this.#destroyed) return Promise.reject(this.#closedError());
-        if (failed !== undefined) return Promise.reject(failed);
-        if (count === 0) return Promise.resolve();
-        const buf = enc.finish();
-        const p = this.#tail.then(() => this.#deliver(buf, count));
-        this.#tail = p.then(() => undefined, () => undefined);
-        return p;
+        if (failed !== undefined && !this.#closing && !this.#destroyed) return Promise.reject(failed);
+        return this.sendFramed(buf, count);
       },
     };
+  }
+
+  /**
+   * A batch formatted and framed elsewhere (the route thread): `buf` holds `events` framed
+   * messages in this destination's format and framing. Same contract as send().
+   */
+  sendFramed(buf: Buffer, events: number): Promise<void> {
+    if (this.#closing || this.#destroyed) return Promise.reject(this.#closedError());
+    if (events === 0) return Promise.resolve();
+    const p = this.#tail.then(() => this.#deliver(buf, events));
+    this.#tail = p.then(() => undefined, () => undefined);
+    return p;
+  }
+
+  /**
+   * Buffers that left the replay window go to `fn` from now on instead of back to this
+   * destination's own framer: the route thread reuses the ones it framed.
+   */
+  recycleTo(fn: (buf: Buffer) => void): void {
+    this.#recycle = fn;
   }
 
   /** Events of resolved sends still in the replay window (Destination.unconfirmed). */

@@ -1,7 +1,8 @@
 import { Registry, Counter, Gauge, collectDefaultMetrics } from 'prom-client';
+import type { RelayMetrics } from './relay-metrics.js';
 
 /** Fixed metric names shared by every component (house style 12). */
-export class Metrics {
+export class Metrics implements RelayMetrics {
   readonly registry = new Registry();
   readonly eventsIn = new Counter({ name: 'duo_relay_events_in_total', help: 'Records read by a source.', labelNames: ['source'], registers: [this.registry] });
   readonly eventsOut = new Counter({ name: 'duo_relay_events_out_total', help: 'Events delivered to a destination.', labelNames: ['destination'], registers: [this.registry] });

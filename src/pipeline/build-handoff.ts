@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { Config } from '../config/schema.js';
 import type { Destination } from '../destinations/destination.js';
-import type { Metrics } from '../ops/metrics.js';
+import type { RelayMetrics as Metrics } from '../ops/relay-metrics.js';
 import type { Logger } from '../ops/logger.js';
 import type { Handoff } from './handoff.js';
 import { DirectHandoff } from './direct.js';

@@ -1,8 +1,9 @@
 import type { RelayEvent } from '../event.js';
 import type { Destination } from '../destinations/destination.js';
-import type { Metrics } from '../ops/metrics.js';
+import type { RelayMetrics as Metrics } from '../ops/relay-metrics.js';
 import type { Handoff, HandoffBatch } from './handoff.js';
 import { openBatch } from '../destinations/batch.js';
+import { RelayError, ErrorCodes } from '../errors.js';
 
 /**
  * No disk queue: a batch is accepted once every destination delivered it. A dead destination
@@ -37,6 +38,18 @@ export class DirectHandoff implements Handoff {
         await Promise.all(batches.map((b, i) => b.send().then(() => this.metrics?.eventsOut.inc({ destination: (this.destinations[i] as Destination).name }, n))));
       },
     };
+  }
+
+  /** Framed batches (Handoff.appendFramed): one write per destination, nothing formatted here. */
+  async appendFramed(bufs: readonly Buffer[], events: number): Promise<void> {
+    if (events === 0) return;
+    await Promise.all(this.destinations.map((d, i) => {
+      const buf = bufs[i];
+      if (d.sendFramed === undefined || buf === undefined) {
+        return Promise.reject(new RelayError(ErrorCodes.INTERNAL, `Destination ${d.name} was given a framed batch it cannot take (no sendFramed, or no buffer for it).`));
+      }
+      return d.sendFramed(buf, events).then(() => this.metrics?.eventsOut.inc({ destination: d.name }, events));
+    }));
   }
 
   async close(deadline: number): Promise<void> {

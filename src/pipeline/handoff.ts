@@ -25,10 +25,15 @@ export interface Handoff {
   begin(expected: number): HandoffBatch;
   /**
    * Takes payloads already encoded for the disk queue (pipeline/event-codec.ts) by the route
-   * thread, in call order; same contract as accept(). Only the queued handoff has it: direct
-   * delivery formats events per destination on the main thread.
+   * thread, in call order; same contract as accept(). Only the queued handoff has it.
    */
   appendEncoded?(payloads: Buffer[], release?: () => void): Promise<void>;
+  /**
+   * Takes a batch the route thread formatted and framed for each destination (bufs[i] for
+   * destination i, `events` messages in each); same contract as accept(). Only the direct
+   * handoff has it, and only when every destination takes framed batches (Destination.sendFramed).
+   */
+  appendFramed?(bufs: readonly Buffer[], events: number): Promise<void>;
   /** Shutdown begins: an `accept` that waits for room (full queue) gives up with DR_ERR_CLOSED so its source can stop. */
   unblock?(): void;
   /** Drains what can be drained before the deadline, then closes destinations. */

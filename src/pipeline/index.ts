@@ -1,7 +1,7 @@
-import type { SourceRecord, RelayEvent } from '../event.js';
+import type { SourceRecord, RelayEvent, DeadLetter } from '../event.js';
 import type { Emit, Source } from '../sources/source.js';
 import type { DeadLetterFile } from '../ops/dead-letter.js';
-import type { Metrics } from '../ops/metrics.js';
+import type { RelayMetrics as Metrics } from '../ops/relay-metrics.js';
 import type { Logger } from '../ops/logger.js';
 import type { Handoff } from './handoff.js';
 import type { RouteThread } from './route-thread.js';
@@ -19,8 +19,9 @@ export interface PipelineParts {
   metrics: Metrics;
   logger: Logger;
   /**
-   * Routes and encodes on a second thread when the handoff takes encoded payloads (the disk
-   * queue); `router` then serves nothing on the main thread.
+   * Routes on a second thread: encoding queue payloads when the handoff takes them (the disk
+   * queue), or formatting and framing for the destinations when it takes framed batches (direct);
+   * `router` then serves nothing on the main thread.
    */
   routeThread?: RouteThread;
 }
@@ -37,8 +38,16 @@ export class Pipeline {
   /** The emit a source calls; resolves when its batch is durable (see Handoff). */
   emitFor(source: string): Emit {
     const { router, handoff, deadLetters, metrics, routeThread } = this.parts;
-    const appendEncoded = handoff.appendEncoded?.bind(handoff);
-    if (routeThread !== undefined && appendEncoded !== undefined) return this.#emitEncoded(source, routeThread, appendEncoded);
+    if (routeThread !== undefined) {
+      const appendFramed = handoff.appendFramed?.bind(handoff);
+      const appendEncoded = handoff.appendEncoded?.bind(handoff);
+      if (routeThread.frames && appendFramed !== undefined) {
+        return this.#emitThreaded(source, (records) => routeThread.frame(records).then((b) => ({ dead: b.dead, hand: () => appendFramed(b.bufs, b.events) })));
+      }
+      if (!routeThread.frames && appendEncoded !== undefined) {
+        return this.#emitThreaded(source, (records) => routeThread.encode(records).then((b) => ({ dead: b.dead, hand: () => appendEncoded(b.payloads, b.release) })));
+      }
+    }
     // Not async, and no array of events: each event is handed off as soon as it is routed and
     // nothing here keeps the batch alive while the handoff waits (Handoff.begin).
     return (records: SourceRecord[]): Promise<void> => {
@@ -55,17 +64,17 @@ export class Pipeline {
   }
 
   /**
-   * The route thread's emit: batches are encoded there in emit order and appended in the order
+   * The route thread's emit: batches are routed there in emit order and handed off in the order
    * they come back (the same order), so a source's batches stay in sequence.
    */
-  #emitEncoded(source: string, routeThread: RouteThread, appendEncoded: NonNullable<Handoff['appendEncoded']>): Emit {
+  #emitThreaded(source: string, route: (records: SourceRecord[]) => Promise<{ dead: DeadLetter[]; hand: () => Promise<void> }>): Emit {
     const { deadLetters, metrics } = this.parts;
     return (records: SourceRecord[]): Promise<void> => {
       if (this.#closing) return Promise.reject(new RelayError(ErrorCodes.CLOSED, `The pipeline is shutting down; ${source} must stop without committing.`));
       metrics.eventsIn.inc({ source }, records.length);
-      return routeThread.encode(records).then((b) => {
+      return route(records).then((b) => {
         for (const d of b.dead) deadLetters.write(source, d);
-        return appendEncoded(b.payloads, b.release);
+        return b.hand();
       });
     };
   }

@@ -1,7 +1,7 @@
 import type { RelayEvent } from '../event.js';
 import type { BackoffConfig } from '../config/schema.js';
 import type { Destination } from '../destinations/destination.js';
-import type { Metrics } from '../ops/metrics.js';
+import type { RelayMetrics as Metrics } from '../ops/relay-metrics.js';
 import type { Logger } from '../ops/logger.js';
 import type { DiskQueue, QueueRecord } from '../queue/index.js';
 import type { Handoff, HandoffBatch } from './handoff.js';

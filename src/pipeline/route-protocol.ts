@@ -4,16 +4,35 @@
  *
  * A batch of records is not posted as an array of objects: the thread would rebuild a thousand
  * objects and strings that all live until the batch is routed, and its GC would copy them from
- * one generation to the next (measured: a fifth of the thread's time). Packed, a batch is one
- * string with every text, plain number arrays, and the fields records share (a tailer's records
- * differ only in text and offset); the thread builds each record when it routes it, and the
- * record dies young.
+ * one generation to the next (measured: a fifth of the thread's time). Nor as one joined string:
+ * a batch's text is over V8's large-object size, so the joined string, the message's copy and the
+ * thread's copy each took fresh pages from the kernel (a third of the process's page faults).
+ * Packed, a batch is one buffer that changes thread by transfer and comes back with the reply for
+ * the next batch: per record the byte ends of its position and text, then the UTF-8 bytes; plus
+ * the fields records share (a tailer's records differ only in text and offset). The thread
+ * decodes each record when it routes it, and the record dies young.
  */
 import type { DeadLetter, LogKind, SourceRecord } from '../event.js';
 import type { RouterOptions } from '../route/router.js';
+import type { FormatOptions } from '../config/schema.js';
+import type { Framing } from '../destinations/frame.js';
+import { isWellFormed } from '../formats/utf8.js';
+
+/** How the thread formats and frames for one destination (the same as the destination would itself). */
+export interface FramingSpec {
+  format: FormatOptions;
+  framing: Framing;
+  /** FormatContext without its hooks: what crosses a thread boundary. */
+  context: { fallbackHost: string; software: string; swVersion: string };
+}
 
 export interface RouteThreadData {
   router: RouterOptions;
+  /**
+   * Without the disk queue: each batch is formatted and framed for these destinations, in this
+   * order. Absent: events are encoded as disk-queue payloads.
+   */
+  frame?: FramingSpec[];
   /** Tests only: the thread exits when a batch holds a record with this text. */
   failOn?: string;
 }
@@ -26,28 +45,34 @@ interface Shared {
 }
 
 export interface PackedRecords {
-  /** Per record its position, then its text, end to end. */
-  text: string;
-  /** Per record: the length of its position in `text` (UTF-16 units). */
-  plens: number[];
-  /** Per record: the length of its text, or -1 when it has none. */
-  lens: number[];
+  /**
+   * Int32 pairs per record (byte end of its position, byte end of its text or -1 when it has none;
+   * -2: the record is wholly in `others`), then the UTF-8 bytes those ends point into. Transferred.
+   */
+  buf: ArrayBuffer;
+  count: number;
   shared: Shared;
-  /** Records whose other fields differ from `shared` (or that carry a parsed `record`), by index, without text and position. */
-  others: Record<number, Omit<SourceRecord, 'text' | 'position'>>;
+  /**
+   * By index: the fields of records that differ from `shared` (or carry a parsed `record`), and
+   * the whole record when its text or position is not well-formed UTF-16 (a lone surrogate would
+   * not survive UTF-8).
+   */
+  others: Record<number, Partial<SourceRecord>>;
 }
 
 export type ToRouteThread =
-  /** Route and encode these records. */
+  /** Route and encode these records (records.buf comes back with the reply). */
   | { t: 'batch'; id: number; records: PackedRecords }
-  /** A batch buffer the queue no longer reads (transferred back for reuse). */
-  | { t: 'spare'; buf: ArrayBuffer };
+  /** A batch buffer nothing reads any more (transferred back for reuse); `dest`: the framing it came from. */
+  | { t: 'spare'; buf: ArrayBuffer; dest?: number };
 
 export type FromRouteThread =
   /** The thread has loaded its modules and takes batches. */
   | { t: 'ready' }
   /** The payloads of batch `id`: payload i is buf[ends[i-1] .. ends[i]) (transferred). */
-  | { t: 'done'; id: number; buf: ArrayBuffer; ends: readonly number[]; dead: DeadLetter[] }
+  | { t: 'done'; id: number; buf: ArrayBuffer; ends: readonly number[]; dead: DeadLetter[]; packed: ArrayBuffer }
+  /** Batch `id` framed for each destination: bufs[i] (transferred) holds `events` messages in lens[i] bytes. */
+  | { t: 'framed'; id: number; bufs: ArrayBuffer[]; lens: number[]; events: number; dead: DeadLetter[]; packed: ArrayBuffer }
   /** Batch `id` could not be encoded (a bug: the router itself never throws). */
   | { t: 'fail'; id: number; message: string };
 
@@ -59,59 +84,129 @@ function sharedOf(r: SourceRecord): Shared {
   return s;
 }
 
-/** The packed form of `records` (unpack with RecordUnpacker). */
-export function packRecords(records: readonly SourceRecord[]): PackedRecords {
-  const parts: string[] = [];
-  const plens = new Array<number>(records.length);
-  const lens = new Array<number>(records.length);
-  const shared = records.length > 0 ? sharedOf(records[0] as SourceRecord) : {};
-  const others: PackedRecords['others'] = {};
-  for (let i = 0; i < records.length; i++) {
-    const r = records[i] as SourceRecord;
-    parts.push(r.position);
-    plens[i] = r.position.length;
-    if (r.text === undefined) lens[i] = -1;
-    else {
-      parts.push(r.text);
-      lens[i] = r.text.length;
+const WHOLE = -2;
+const NO_TEXT = -1;
+/** UTF-8 bytes per UTF-16 unit, at most. */
+const MAX_UTF8 = 3;
+
+/** Buffers that go to the thread and come back with its reply: the next batch is packed into the one kept. */
+class SpareBuffer {
+  #spare: ArrayBuffer | undefined;
+
+  /** A buffer of at least `bytes`: the spare when it is large enough, else a new one. */
+  take(bytes: number): Buffer {
+    const spare = this.#spare;
+    if (spare !== undefined && spare.byteLength >= bytes) {
+      this.#spare = undefined;
+      return Buffer.from(spare);
     }
-    if (r.record !== undefined || r.kind !== shared.kind || r.host !== shared.host || r.account !== shared.account) {
-      const { text: _text, position: _position, ...rest } = r;
-      others[i] = rest;
-    }
+    // An ArrayBuffer of its own (never a slice of Node's pool): it is transferred.
+    return Buffer.from(new ArrayBuffer(bytes));
   }
-  return { text: parts.join(''), plens, lens, shared, others };
+
+  /** Keeps the larger of the spare and `ab`. */
+  give(ab: ArrayBuffer): void {
+    if (this.#spare === undefined || ab.byteLength > this.#spare.byteLength) this.#spare = ab;
+  }
 }
 
-/** Gives back the records of a packed batch one at a time (texts and positions are slices of the one string). */
+/** Packs batches into buffers (given back with recycle() once the thread returned them). */
+export class RecordPacker {
+  readonly #spare = new SpareBuffer();
+  /** Bytes per record of the last batch, to size the next buffer. */
+  #bytesPerRecord = 1024;
+
+  /** The packed form of `records` (unpack with RecordUnpacker). */
+  pack(records: readonly SourceRecord[]): PackedRecords {
+    const n = records.length;
+    const head = 8 * n;
+    let buf = this.#spare.take(head + n * this.#bytesPerRecord + 4096);
+    let ends = new Int32Array(buf.buffer, 0, 2 * n);
+    let off = head;
+    const shared = n > 0 ? sharedOf(records[0] as SourceRecord) : {};
+    const others: PackedRecords['others'] = {};
+    for (let i = 0; i < n; i++) {
+      const r = records[i] as SourceRecord;
+      const { text, position } = r;
+      if (!isWellFormed(position) || (text !== undefined && !isWellFormed(text))) {
+        others[i] = r;
+        ends[2 * i] = off;
+        ends[2 * i + 1] = WHOLE;
+        continue;
+      }
+      const need = off + (position.length + (text?.length ?? 0)) * MAX_UTF8;
+      if (need > buf.length) {
+        const grown = Buffer.from(new ArrayBuffer(Math.max(need, 2 * buf.length)));
+        buf.copy(grown, 0, 0, off);
+        buf = grown;
+        ends = new Int32Array(buf.buffer, 0, 2 * n);
+      }
+      off += buf.write(position, off, 'utf8');
+      ends[2 * i] = off;
+      if (text === undefined) ends[2 * i + 1] = NO_TEXT;
+      else {
+        off += buf.write(text, off, 'utf8');
+        ends[2 * i + 1] = off;
+      }
+      if (r.record !== undefined || r.kind !== shared.kind || r.host !== shared.host || r.account !== shared.account) {
+        const { text: _text, position: _position, ...rest } = r;
+        others[i] = rest;
+      }
+    }
+    if (n > 0) this.#bytesPerRecord = Math.ceil((off - head) / n) + 64;
+    return { buf: buf.buffer as ArrayBuffer, count: n, shared, others };
+  }
+
+  /** A buffer that pack() returned, back from the thread: the next batch is packed into it. */
+  recycle(ab: ArrayBuffer): void {
+    this.#spare.give(ab);
+  }
+}
+
+/** The packed form of `records` in a new buffer (RecordPacker without reuse). */
+export function packRecords(records: readonly SourceRecord[]): PackedRecords {
+  return new RecordPacker().pack(records);
+}
+
+/** Gives back the records of a packed batch one at a time (each text decoded when its record is taken). */
 export class RecordUnpacker {
   readonly count: number;
   readonly #p: PackedRecords;
+  readonly #buf: Buffer;
+  readonly #ends: Int32Array;
   #i = 0;
-  #at = 0;
+  #at: number;
 
   constructor(p: PackedRecords) {
     this.#p = p;
-    this.count = p.lens.length;
+    this.count = p.count;
+    this.#buf = Buffer.from(p.buf);
+    this.#ends = new Int32Array(p.buf, 0, 2 * p.count);
+    this.#at = 8 * p.count;
   }
 
   /** The next record; call `count` times. */
   next(): SourceRecord {
     const p = this.#p;
     const i = this.#i++;
-    const pl = p.plens[i] as number;
-    const r: SourceRecord = { position: p.text.slice(this.#at, this.#at + pl) };
-    this.#at += pl;
+    const ends = this.#ends;
+    const pe = ends[2 * i] as number;
+    const te = ends[2 * i + 1] as number;
     const other = p.others[i];
+    if (te === WHOLE) {
+      this.#at = pe;
+      return other as SourceRecord;
+    }
+    const r: SourceRecord = { position: this.#buf.toString('utf8', this.#at, pe) };
+    this.#at = pe;
     const o = other ?? p.shared;
     if (o.kind !== undefined) r.kind = o.kind;
     if (o.host !== undefined) r.host = o.host;
     if (o.account !== undefined) r.account = o.account;
     if (other?.record !== undefined) r.record = other.record;
-    const n = p.lens[i] as number;
-    if (n >= 0) {
-      r.text = p.text.slice(this.#at, this.#at + n);
-      this.#at += n;
+    if (te !== NO_TEXT) {
+      r.text = this.#buf.toString('utf8', pe, te);
+      this.#at = te;
     }
     return r;
   }

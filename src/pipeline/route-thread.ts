@@ -15,17 +15,30 @@ import type { RouterOptions } from '../route/router.js';
 import type { Logger } from '../ops/logger.js';
 import { RelayError, ErrorCodes } from '../errors.js';
 import { payloadViews } from './event-codec.js';
-import { packRecords, type FromRouteThread, type RouteThreadData, type ToRouteThread } from './route-protocol.js';
+import { RecordPacker, type FramingSpec, type FromRouteThread, type RouteThreadData, type ToRouteThread } from './route-protocol.js';
 
 /** Loading the thread's modules takes tens of milliseconds; beyond this it is stuck. */
 const START_TIMEOUT_MS = 30_000;
 /** Young generation of the thread's heap (MB). */
-const YOUNG_GENERATION_MB = 3;
+const YOUNG_GENERATION_MB = 1;
+/** Smaller buffers are not worth handing back (the thread's framers keep only batch-sized ones). */
+const MIN_SPARE_BYTES = 65536;
 /** After the thread died, batches are refused for this long before a new one is started (no spawn loop). */
 const RESPAWN_MS = 1000;
 
 // The compiled worker next to this module; under a TypeScript loader (tests) the build's.
 const WORKER_URL = new URL(import.meta.url.endsWith('.ts') ? '../../dist/src/pipeline/route-worker.js' : './route-worker.js', import.meta.url);
+
+/** One batch routed, formatted and framed for each destination (RouteThreadOptions.frame). */
+export interface FramedBatch {
+  /** Per destination, in the order of `frame`: `events` framed messages. */
+  bufs: Buffer[];
+  events: number;
+  /** Records the router refused. */
+  dead: DeadLetter[];
+}
+
+type Reply = Extract<FromRouteThread, { t: 'done' | 'framed' }>;
 
 /** One batch routed and encoded. */
 export interface EncodedBatch {
@@ -38,13 +51,15 @@ export interface EncodedBatch {
 }
 
 interface Pending {
-  resolve(b: EncodedBatch): void;
+  resolve(m: Reply): void;
   reject(err: Error): void;
 }
 
 export interface RouteThreadOptions {
   router: RouterOptions;
   logger: Logger;
+  /** Without the disk queue: format and frame for these destinations (use frame(), not encode()). */
+  frame?: FramingSpec[];
   /** Tests only (route-protocol.ts). */
   failOn?: string;
   /** Tests only: another worker module. */
@@ -56,6 +71,7 @@ export class RouteThread {
   #worker: Worker | undefined;
   readonly #pending = new Map<number, Pending>();
   #nextId = 1;
+  readonly #packer = new RecordPacker();
   #closed = false;
   #diedAt = -Infinity;
   #lastError: Error | undefined;
@@ -81,7 +97,7 @@ export class RouteThread {
     try {
       await new Promise<void>((resolve, reject) => {
         const failed = (why: string, cause?: Error): void => {
-          reject(new RelayError(ErrorCodes.ROUTE_THREAD, `The route thread did not start (${why}); check that ${this.#url.pathname} is installed, or set queue.route_thread: false.`, cause !== undefined ? { cause } : undefined));
+          reject(new RelayError(ErrorCodes.ROUTE_THREAD, `The route thread did not start (${why}); check that ${this.#url.pathname} is installed, or set route_thread: false.`, cause !== undefined ? { cause } : undefined));
         };
         this.#onReady = resolve;
         w.once('error', (err: Error) => failed(err.message, err));
@@ -95,8 +111,51 @@ export class RouteThread {
     }
   }
 
-  /** Routes and encodes `records`; batches resolve in the order they were given. */
+  /** True when the thread formats and frames for destinations (frame()), false when it encodes queue payloads (encode()). */
+  get frames(): boolean {
+    return this.#opts.frame !== undefined;
+  }
+
+  /** Routes and encodes `records` as disk-queue payloads; batches resolve in the order they were given. */
   encode(records: SourceRecord[]): Promise<EncodedBatch> {
+    return this.#post(records).then((m) => {
+      if (m.t !== 'done') throw new RelayError(ErrorCodes.INTERNAL, 'The route thread framed a batch it was to encode (it was started with frame specs).');
+      const ab = m.buf;
+      const buf = Buffer.from(ab, 0, m.ends.length > 0 ? (m.ends[m.ends.length - 1] as number) : 0);
+      return { payloads: payloadViews(buf, m.ends), dead: m.dead, release: () => this.#giveBack(ab) };
+    });
+  }
+
+  /** Routes, formats and frames `records` for each destination of `frame`; batches resolve in order. */
+  frame(records: SourceRecord[]): Promise<FramedBatch> {
+    return this.#post(records).then((m) => {
+      if (m.t !== 'framed') throw new RelayError(ErrorCodes.INTERNAL, 'The route thread encoded a batch it was to frame (it was started without frame specs).');
+      return { bufs: m.bufs.map((ab, i) => Buffer.from(ab, 0, m.lens[i] as number)), events: m.events, dead: m.dead };
+    });
+  }
+
+  /**
+   * Where destination `dest` (its index in `frame`) gives back buffers that frame() returned, once
+   * nothing refers to them: the thread frames the next batches into them.
+   */
+  recycler(dest: number): (buf: Buffer) => void {
+    return (buf) => {
+      // Only a buffer that is the whole of its own ArrayBuffer's start (never a slice of Node's
+      // shared pool, which is far smaller) may change thread: transferring detaches all of it.
+      if (buf.byteOffset !== 0 || !(buf.buffer instanceof ArrayBuffer) || buf.buffer.byteLength < MIN_SPARE_BYTES) return;
+      this.#giveBack(buf.buffer, dest);
+    };
+  }
+
+  #post(records: SourceRecord[]): Promise<Reply> {
+    return this.#send((id) => {
+      const packed = this.#packer.pack(records);
+      return [{ t: 'batch', id, records: packed }, [packed.buf]];
+    });
+  }
+
+  /** Posts the message `make` builds for the next id (with its transfer list); resolves with the reply. */
+  #send(make: (id: number) => [ToRouteThread, ArrayBuffer[]]): Promise<Reply> {
     if (this.#closed) return Promise.reject(new RelayError(ErrorCodes.CLOSED, 'The route thread is closed; the batch is read again on the next start.'));
     let w = this.#worker;
     if (w === undefined) {
@@ -107,9 +166,10 @@ export class RouteThread {
     }
     const id = this.#nextId++;
     const worker = w;
-    return new Promise<EncodedBatch>((resolve, reject) => {
+    return new Promise<Reply>((resolve, reject) => {
       try {
-        worker.postMessage({ t: 'batch', id, records: packRecords(records) } satisfies ToRouteThread);
+        const [msg, transfer] = make(id);
+        worker.postMessage(msg, transfer);
       } catch (err: unknown) {
         reject(new RelayError(ErrorCodes.INTERNAL, `A batch could not be passed to the route thread: ${err instanceof Error ? err.message : String(err)}`, { cause: err }));
         return;
@@ -152,7 +212,7 @@ export class RouteThread {
   }
 
   #spawn(): Worker {
-    const data: RouteThreadData = { router: this.#opts.router, ...(this.#opts.failOn !== undefined ? { failOn: this.#opts.failOn } : {}) };
+    const data: RouteThreadData = { router: this.#opts.router, ...(this.#opts.frame !== undefined ? { frame: this.#opts.frame } : {}), ...(this.#opts.failOn !== undefined ? { failOn: this.#opts.failOn } : {}) };
     // The old generation takes the process's heap flags, so a batch the main thread could route
     // fits here too (a tighter cap would fail that batch again on every retry). A small young
     // generation: what the thread keeps between batches is tiny, everything else dies young.
@@ -181,15 +241,14 @@ export class RouteThread {
       p.reject(new RelayError(ErrorCodes.INTERNAL, `The route thread could not encode a batch: ${m.message}`));
       return;
     }
-    const ab = m.buf;
-    const buf = Buffer.from(ab, 0, m.ends.length > 0 ? (m.ends[m.ends.length - 1] as number) : 0);
-    p.resolve({ payloads: payloadViews(buf, m.ends), dead: m.dead, release: () => this.#giveBack(ab) });
+    this.#packer.recycle(m.packed);
+    p.resolve(m);
   }
 
-  #giveBack(ab: ArrayBuffer): void {
+  #giveBack(ab: ArrayBuffer, dest?: number): void {
     const w = this.#worker;
     if (w === undefined || this.#closed || ab.byteLength === 0) return;
-    w.postMessage({ t: 'spare', buf: ab } satisfies ToRouteThread, [ab]);
+    w.postMessage({ t: 'spare', buf: ab, ...(dest !== undefined ? { dest } : {}) } satisfies ToRouteThread, [ab]);
   }
 
   #onExit(w: Worker, code: number): void {
