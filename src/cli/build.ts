@@ -51,8 +51,9 @@ export async function buildSources(loaded: LoadedConfig, logger: Logger, deadLet
   for (const [i, s] of config.sources.entries()) {
     const log = logger.child({ source: s.name ?? s.type });
     if (s.type === 'authproxy') {
-      const { createAuthproxySource } = await import('../sources/authproxy/index.js');
-      sources.push(createAuthproxySource(s, { stateDir: config.state_dir, logger: log, hostname: s.hostname ?? hostname(), deadLetter: (d) => deadLetters.write(s.name, d) }));
+      const { createAuthproxySource, QUEUED_BATCH_LINES, DIRECT_BATCH_LINES } = await import('../sources/authproxy/index.js');
+      const batchLines = s.batch_lines ?? (config.queue.enabled ? QUEUED_BATCH_LINES : DIRECT_BATCH_LINES);
+      sources.push(createAuthproxySource({ ...s, batch_lines: batchLines }, { stateDir: config.state_dir, logger: log, hostname: s.hostname ?? hostname(), deadLetter: (d) => deadLetters.write(s.name, d) }));
     } else if (s.type === 'duo-api') {
       const skey = loaded.skeys.get(i);
       if (skey === undefined) throw new Error(`sources.${i}: secret key missing after config load`);

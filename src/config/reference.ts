@@ -49,7 +49,7 @@ function rows(s: Js, path: string, required: ReadonlySet<string>, out: string[])
     if (!isObj(raw)) continue;
     const p = path === '' ? key : `${path}.${key}`;
     const needed = req.has(key) && raw['default'] === undefined;
-    out.push(`| \`${p}\` | ${typeOf(raw)} | ${needed ? 'yes' : ''} | ${fmtDefault(raw['default'])} | ${limits(raw)} |`);
+    out.push(`| \`${p}\` | ${typeOf(raw)} | ${needed ? 'yes' : ''} | ${typeof raw['defaultNote'] === 'string' ? raw['defaultNote'] : fmtDefault(raw['default'])} | ${limits(raw)} |`);
     if (isObj(raw['properties'])) rows(raw, p, required, out);
     if (raw['type'] === 'array' && isObj(raw['items']) && isObj(raw['items']['properties'])) rows(raw['items'], `${p}[]`, required, out);
   }

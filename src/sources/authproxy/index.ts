@@ -12,6 +12,7 @@ import type { Source } from '../source.js';
 import { AuthproxyTailer } from './tailer.js';
 
 export { checkpointPath } from './checkpoint.js';
+export { QUEUED_BATCH_LINES, DIRECT_BATCH_LINES } from './tailer.js';
 
 /**
  * Builds the source. `ctx.hostname` is the HEADER hostname unless `cfg.hostname` overrides it.
