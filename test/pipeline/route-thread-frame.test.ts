@@ -7,7 +7,6 @@
  */
 import t from 'tap';
 import { createServer, type Socket } from 'node:net';
-import { join } from 'node:path';
 import type { SourceRecord } from '../../src/event.js';
 import type { FramingSpec } from '../../src/pipeline/route-protocol.js';
 import { RouteThread } from '../../src/pipeline/route-thread.js';
@@ -16,15 +15,12 @@ import { createFormatter } from '../../src/formats/index.js';
 import { MessageFramer } from '../../src/destinations/message-framer.js';
 import { StreamSyslogDestination } from '../../src/destinations/stream.js';
 import { DirectHandoff } from '../../src/pipeline/direct.js';
-import { Pipeline } from '../../src/pipeline/index.js';
-import { DeadLetterFile } from '../../src/ops/dead-letter.js';
 import { Metrics } from '../../src/ops/metrics.js';
 import { buildDestinations, buildRouteThread } from '../../src/cli/build.js';
 import { configSchema } from '../../src/config/schema.js';
-import type { Emit, Source } from '../../src/sources/source.js';
 import { destConfig, deframeOctets } from '../helpers/syslog-dest.js';
 import { FakeDestination, capture, metricValue, tmp, waitFor, type Teardown } from './fakes.js';
-import { ROUTER, mixedRecords } from './mixed-records.js';
+import { ROUTER, emitAll, mixedRecords } from './thread-rig.js';
 
 const CONTEXT = { fallbackHost: 'relay01', software: 'duo-relay', swVersion: '0.1.0' };
 
@@ -139,16 +135,6 @@ async function wire(t: Teardown): Promise<Wire> {
   return { port, bytes: () => Buffer.concat(chunks), close };
 }
 
-class ListSource implements Source {
-  emit: Emit | undefined;
-  constructor(readonly name: string) {}
-  async start(emit: Emit): Promise<void> {
-    this.emit = emit;
-  }
-  async close(): Promise<void> {}
-  destroy(): void {}
-}
-
 /** The records through the whole pipeline to a TCP receiver, with or without the thread; the messages it got. */
 async function sendThrough(t: Teardown, withThread: boolean, batches: SourceRecord[][]): Promise<{ msgs: string[]; recycled: number; out: number }> {
   const dir = await tmp(t);
@@ -167,19 +153,7 @@ async function sendThrough(t: Teardown, withThread: boolean, batches: SourceReco
     });
   }
   const metrics = new Metrics();
-  const pipeline = new Pipeline({
-    router: createRouter(ROUTER),
-    handoff: new DirectHandoff([dest], metrics),
-    deadLetters: new DeadLetterFile(join(dir, 'dead.jsonl'), logger),
-    metrics,
-    logger,
-    ...(routeThread !== undefined ? { routeThread } : {}),
-  });
-  const src = new ListSource('mixed');
-  await pipeline.start([src]);
-  const emit = src.emit as Emit;
-  // Emitted without waiting, as the tailer does with its batches in flight.
-  await Promise.all(batches.map((b) => emit(b)));
+  const pipeline = await emitAll({ dir, handoff: new DirectHandoff([dest], metrics), routeThread, metrics, logger, batches });
   const out = await metricValue(metrics, 'duo_relay_events_out_total', { destination: 'siem' });
   await pipeline.close(2000);
   const want = out;

@@ -16,13 +16,10 @@ import { packRecords, RecordPacker, RecordUnpacker } from '../../src/pipeline/ro
 import { RouteThread, type EncodedBatch } from '../../src/pipeline/route-thread.js';
 import { PayloadBatch } from '../../src/pipeline/event-codec.js';
 import { createRouter } from '../../src/route/router.js';
-import { Pipeline } from '../../src/pipeline/index.js';
 import { QueuedHandoff } from '../../src/pipeline/queued.js';
-import { DeadLetterFile } from '../../src/ops/dead-letter.js';
 import { Metrics } from '../../src/ops/metrics.js';
-import type { Emit, Source } from '../../src/sources/source.js';
 import { FakeDestination, capture, openQueue, sleep, tmp, type Teardown } from './fakes.js';
-import { ROUTER, mixedRecords } from './mixed-records.js';
+import { ROUTER, emitAll, mixedRecords } from './thread-rig.js';
 
 
 /** What the main thread makes of the records: the payload bytes and the dead letters. */
@@ -179,16 +176,6 @@ t.test('a thread that cannot load fails start with DR_ERR_ROUTE_THREAD naming th
 });
 
 /** A source that emits what the test gives it. */
-class ListSource implements Source {
-  emit: Emit | undefined;
-  constructor(readonly name: string) {}
-  async start(emit: Emit): Promise<void> {
-    this.emit = emit;
-  }
-  async close(): Promise<void> {}
-  destroy(): void {}
-}
-
 async function queueThrough(t: Teardown, withThread: boolean, batches: SourceRecord[][]): Promise<{ payloads: string[]; dead: string }> {
   const dir = await tmp(t);
   const queue = await openQueue(join(dir, 'queue'), ['siem']);
@@ -197,19 +184,7 @@ async function queueThrough(t: Teardown, withThread: boolean, batches: SourceRec
   const metrics = new Metrics();
   const { logger } = capture();
   const routeThread = withThread ? new RouteThread({ router: ROUTER, logger }) : undefined;
-  const pipeline = new Pipeline({
-    router: createRouter(ROUTER),
-    handoff: new QueuedHandoff(queue, [siem], metrics, logger),
-    deadLetters: new DeadLetterFile(join(dir, 'dead.jsonl'), logger),
-    metrics,
-    logger,
-    ...(routeThread !== undefined ? { routeThread } : {}),
-  });
-  const src = new ListSource('mixed');
-  await pipeline.start([src]);
-  const emit = src.emit as Emit;
-  // Emitted without waiting, as the tailer does with its batches in flight.
-  await Promise.all(batches.map((b) => emit(b)));
+  const pipeline = await emitAll({ dir, handoff: new QueuedHandoff(queue, [siem], metrics, logger), routeThread, metrics, logger, batches });
   const stored = await queue.read('siem', 100_000);
   const payloads = stored.map((r) => r.payload.toString('utf8'));
   await pipeline.close(2000);
