@@ -1,11 +1,13 @@
 /**
- * Routing and queue encoding on a second thread. With the disk queue, one thread would route,
- * encode, append and fsync, then read, frame and encrypt every event again for the destinations;
- * the route thread (route-worker.ts) takes the first half, so the queue's writing and the
- * destinations' sending run beside it on another core (as rsyslog's input and queue workers do).
+ * Routing on a second thread. With the disk queue, one thread would route, encode, append and
+ * fsync, then read, frame and encrypt every event again for the destinations; the route thread
+ * (route-worker.ts) takes the first half, so the queue's writing and the destinations' sending run
+ * beside it on another core (as rsyslog's input and queue workers do). Without the queue it also
+ * formats and frames for each destination (frame()), and the main thread only reads and writes.
  *
- * Batches go in and come back in order (one worker, FIFO), each as one buffer of payloads that
- * changes owner by transfer; the main thread gives the buffer back once the queue has copied it.
+ * Batches go in and come back in order (one worker, FIFO), as buffers that change owner by
+ * transfer: the packed records come back with the reply and hold the next batch; queue payloads go
+ * back once the queue has copied them, framed batches once they left a destination's replay window.
  * The thread holds no state the relay depends on: when it dies (a bug, out of memory), the batches
  * in it are refused (their sources read them again, same ids) and the next batch starts a new one.
  */
@@ -147,15 +149,8 @@ export class RouteThread {
     };
   }
 
+  /** Packs `records` and posts them to the thread; resolves with its reply. */
   #post(records: SourceRecord[]): Promise<Reply> {
-    return this.#send((id) => {
-      const packed = this.#packer.pack(records);
-      return [{ t: 'batch', id, records: packed }, [packed.buf]];
-    });
-  }
-
-  /** Posts the message `make` builds for the next id (with its transfer list); resolves with the reply. */
-  #send(make: (id: number) => [ToRouteThread, ArrayBuffer[]]): Promise<Reply> {
     if (this.#closed) return Promise.reject(new RelayError(ErrorCodes.CLOSED, 'The route thread is closed; the batch is read again on the next start.'));
     let w = this.#worker;
     if (w === undefined) {
@@ -168,8 +163,8 @@ export class RouteThread {
     const worker = w;
     return new Promise<Reply>((resolve, reject) => {
       try {
-        const [msg, transfer] = make(id);
-        worker.postMessage(msg, transfer);
+        const packed = this.#packer.pack(records);
+        worker.postMessage({ t: 'batch', id, records: packed } satisfies ToRouteThread, [packed.buf]);
       } catch (err: unknown) {
         reject(new RelayError(ErrorCodes.INTERNAL, `A batch could not be passed to the route thread: ${err instanceof Error ? err.message : String(err)}`, { cause: err }));
         return;
