@@ -42,6 +42,15 @@ function fmtDefault(v: unknown): string {
   return `\`${text.length > 60 ? `${text.slice(0, 57)}…` : text}\``;
 }
 
+/** The default value, or for one that depends on other settings the schema's `description: "Default: …"`. */
+function defaultText(s: Js): string {
+  const d = s['description'];
+  if (s['default'] === undefined && typeof d === 'string' && d.startsWith(DEFAULT_NOTE)) return d.slice(DEFAULT_NOTE.length);
+  return fmtDefault(s['default']);
+}
+
+const DEFAULT_NOTE = 'Default: ';
+
 function rows(s: Js, path: string, required: ReadonlySet<string>, out: string[]): void {
   const props = isObj(s['properties']) ? s['properties'] : {};
   const req = new Set(Array.isArray(s['required']) ? (s['required'] as string[]) : []);
@@ -49,7 +58,7 @@ function rows(s: Js, path: string, required: ReadonlySet<string>, out: string[])
     if (!isObj(raw)) continue;
     const p = path === '' ? key : `${path}.${key}`;
     const needed = req.has(key) && raw['default'] === undefined;
-    out.push(`| \`${p}\` | ${typeOf(raw)} | ${needed ? 'yes' : ''} | ${typeof raw['defaultNote'] === 'string' ? raw['defaultNote'] : fmtDefault(raw['default'])} | ${limits(raw)} |`);
+    out.push(`| \`${p}\` | ${typeOf(raw)} | ${needed ? 'yes' : ''} | ${defaultText(raw)} | ${limits(raw)} |`);
     if (isObj(raw['properties'])) rows(raw, p, required, out);
     if (raw['type'] === 'array' && isObj(raw['items']) && isObj(raw['items']['properties'])) rows(raw['items'], `${p}[]`, required, out);
   }

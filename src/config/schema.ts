@@ -62,7 +62,7 @@ export const authproxySourceSchema = z
      * Lines per batch handed to the pipeline. @default 1000 with the disk queue (one fsync per
      * batch), 500 without it (the route thread formats one batch while the previous one is written)
      */
-    batch_lines: z.number().int().min(1).max(100_000).optional().meta({ defaultNote: '1000 with the disk queue, 500 without' }),
+    batch_lines: z.number().int().min(1).max(100_000).optional().describe('Default: 1000 with the disk queue, 500 without'),
   })
   .strict();
 
