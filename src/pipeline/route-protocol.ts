@@ -89,30 +89,10 @@ const NO_TEXT = -1;
 /** UTF-8 bytes per UTF-16 unit, at most. */
 const MAX_UTF8 = 3;
 
-/** Buffers that go to the thread and come back with its reply: the next batch is packed into the one kept. */
-class SpareBuffer {
-  #spare: ArrayBuffer | undefined;
-
-  /** A buffer of at least `bytes`: the spare when it is large enough, else a new one. */
-  take(bytes: number): Buffer {
-    const spare = this.#spare;
-    if (spare !== undefined && spare.byteLength >= bytes) {
-      this.#spare = undefined;
-      return Buffer.from(spare);
-    }
-    // An ArrayBuffer of its own (never a slice of Node's pool): it is transferred.
-    return Buffer.from(new ArrayBuffer(bytes));
-  }
-
-  /** Keeps the larger of the spare and `ab`. */
-  give(ab: ArrayBuffer): void {
-    if (this.#spare === undefined || ab.byteLength > this.#spare.byteLength) this.#spare = ab;
-  }
-}
-
 /** Packs batches into buffers (given back with recycle() once the thread returned them). */
 export class RecordPacker {
-  readonly #spare = new SpareBuffer();
+  /** The largest buffer back from the thread: the next batch is packed into it. */
+  #spare: ArrayBuffer | undefined;
   /** Bytes per record of the last batch, to size the next buffer. */
   #bytesPerRecord = 1024;
 
@@ -120,7 +100,7 @@ export class RecordPacker {
   pack(records: readonly SourceRecord[]): PackedRecords {
     const n = records.length;
     const head = 8 * n;
-    let buf = this.#spare.take(head + n * this.#bytesPerRecord + 4096);
+    let buf = this.#buffer(head + n * this.#bytesPerRecord + 4096);
     let ends = new Int32Array(buf.buffer, 0, 2 * n);
     let off = head;
     const shared = n > 0 ? sharedOf(records[0] as SourceRecord) : {};
@@ -159,7 +139,18 @@ export class RecordPacker {
 
   /** A buffer that pack() returned, back from the thread: the next batch is packed into it. */
   recycle(ab: ArrayBuffer): void {
-    this.#spare.give(ab);
+    if (this.#spare === undefined || ab.byteLength > this.#spare.byteLength) this.#spare = ab;
+  }
+
+  /** The spare when it is large enough, else a new buffer. */
+  #buffer(bytes: number): Buffer {
+    const spare = this.#spare;
+    if (spare !== undefined && spare.byteLength >= bytes) {
+      this.#spare = undefined;
+      return Buffer.from(spare);
+    }
+    // An ArrayBuffer of its own (never a slice of Node's pool): it is transferred.
+    return Buffer.from(new ArrayBuffer(bytes));
   }
 }
 
