@@ -82,16 +82,11 @@ function routerOptions(config: Config): RouterOptions {
  */
 export async function buildRouteThread(config: Config, logger: Logger, destinations: readonly Destination[]): Promise<RouteThread | undefined> {
   if (!config.route_thread) return undefined;
-  const log = logger.child({ component: 'route-thread' });
-  if (config.queue.enabled) {
-    const { RouteThread } = await import('../pipeline/route-thread.js');
-    return new RouteThread({ router: routerOptions(config), logger: log });
-  }
-  const frame = framingSpecs(config, destinations);
-  if (frame === undefined) return undefined;
+  const frame = config.queue.enabled ? undefined : framingSpecs(config, destinations);
+  if (!config.queue.enabled && frame === undefined) return undefined;
   const { RouteThread } = await import('../pipeline/route-thread.js');
-  const rt = new RouteThread({ router: routerOptions(config), logger: log, frame });
-  destinations.forEach((d, i) => d.recycleTo?.(rt.recycler(i)));
+  const rt = new RouteThread({ router: routerOptions(config), logger: logger.child({ component: 'route-thread' }), ...(frame !== undefined ? { frame } : {}) });
+  if (frame !== undefined) destinations.forEach((d, i) => d.recycleTo?.(rt.recycler(i)));
   return rt;
 }
 
