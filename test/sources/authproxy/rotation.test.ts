@@ -5,7 +5,14 @@
  */
 import t from 'tap';
 import { appendFile, copyFile, open, rename, stat, truncate, unlink, writeFile } from 'node:fs/promises';
-import { appendLines, line, lines, makeRig, range, rotate, seqs, sleep, waitFor } from '../../fixtures/authproxy/harness.js';
+import { appendLines, line, lines, makeRig, range, rotate, seqs, sleep, waitFor, type Rig } from '../../fixtures/authproxy/harness.js';
+
+/** Lines 0–9 written, the relay started and all ten delivered: the state each case starts from. */
+async function deliverFirstTen(rig: Rig): Promise<void> {
+  await appendLines(rig.log, lines(0, 10));
+  await rig.start();
+  await rig.recorder.waitLines(10);
+}
 
 t.test('#2 rename rotation while running: the old file is drained before the new one', async (t) => {
   const rig = await makeRig(t, { extra: { batch_lines: 5 } });
@@ -41,9 +48,7 @@ t.test('a file renamed and deleted while still open is drained through its handl
 
 t.test('#2 rotation while stopped (once): the .1 tail is delivered exactly once, first', async (t) => {
   const rig = await makeRig(t);
-  await appendLines(rig.log, lines(0, 10));
-  await rig.start();
-  await rig.recorder.waitLines(10);
+  await deliverFirstTen(rig);
   await rig.stop();
   await appendLines(rig.log, lines(10, 15));
   await rotate(rig.log);
@@ -56,9 +61,7 @@ t.test('#2 rotation while stopped (once): the .1 tail is delivered exactly once,
 
 t.test('#2 rotation while stopped (3 times): .3, .2, .1 then live, each exactly once', async (t) => {
   const rig = await makeRig(t);
-  await appendLines(rig.log, lines(0, 10));
-  await rig.start();
-  await rig.recorder.waitLines(10);
+  await deliverFirstTen(rig);
   await rig.stop();
   await appendLines(rig.log, lines(10, 15));
   await rotate(rig.log);
@@ -137,9 +140,7 @@ t.test('#1 copytruncate while running: unread lines are recovered from the copy'
 
 t.test('#1 copytruncate while stopped: the copy supplies the unread lines, the live file restarts at 0', async (t) => {
   const rig = await makeRig(t);
-  await appendLines(rig.log, lines(0, 10));
-  await rig.start();
-  await rig.recorder.waitLines(10);
+  await deliverFirstTen(rig);
   await rig.stop();
   await appendLines(rig.log, lines(10, 20));
   await copyFile(rig.log, `${rig.log}.1`);
@@ -153,9 +154,7 @@ t.test('#1 copytruncate while stopped: the copy supplies the unread lines, the l
 
 t.test('delete + recreate while running', async (t) => {
   const rig = await makeRig(t);
-  await appendLines(rig.log, lines(0, 10));
-  await rig.start();
-  await rig.recorder.waitLines(10);
+  await deliverFirstTen(rig);
   await unlink(rig.log);
   await appendLines(rig.log, lines(10, 15));
   await rig.recorder.waitLines(15);
@@ -165,9 +164,7 @@ t.test('delete + recreate while running', async (t) => {
 
 t.test('delete + recreate while stopped: the new file is read from 0; the lost tail is reported', async (t) => {
   const rig = await makeRig(t);
-  await appendLines(rig.log, lines(0, 10));
-  await rig.start();
-  await rig.recorder.waitLines(10);
+  await deliverFirstTen(rig);
   await rig.stop();
   await unlink(rig.log);
   await appendLines(rig.log, lines(10, 15));
@@ -181,9 +178,7 @@ t.test('a rotated file hidden from the first scan after a start (a rename racing
   // The proxy renames its files one at a time: a scan can miss one for a moment. Forgetting it in
   // the first scan after a start made it a new file when it showed up again, read from byte 0.
   const rig = await makeRig(t, { extra: { poll_interval_ms: 5000 } });
-  await appendLines(rig.log, lines(0, 10));
-  await rig.start();
-  await rig.recorder.waitLines(10);
+  await deliverFirstTen(rig);
   await rig.stop();
   await appendLines(rig.log, lines(10, 15));
   await rotate(rig.log);
@@ -201,9 +196,7 @@ t.test('a rotated file hidden from the first scan after a start (a rename racing
 
 t.test('a file with unread lines really deleted while stopped is reported lost once it stays missing', async (t) => {
   const rig = await makeRig(t);
-  await appendLines(rig.log, lines(0, 10));
-  await rig.start();
-  await rig.recorder.waitLines(10);
+  await deliverFirstTen(rig);
   // The relay sees lines 10–15 but cannot hand them off: it stops behind, and its checkpoint says so.
   rig.recorder.rejectIf = () => true;
   await appendLines(rig.log, lines(10, 15));
