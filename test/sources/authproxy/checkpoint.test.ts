@@ -97,6 +97,59 @@ t.test('Checkpointer coalesces requests, skips unchanged writes, flush writes th
   t.equal((await stat(file)).mtimeMs, m1, 'unchanged state is not rewritten');
 });
 
+t.test('Checkpointer spaces offset-only writes by its interval; a new file set and flush write at once', async (t) => {
+  const dir = await tempDir(t);
+  const file = join(dir, 'cp.json');
+  const files = [{ key: '1:2', fp: FP, fpLen: 1, offset: 0, size: 100 }];
+  const cp = new Checkpointer(file, () => ({ path: '/p', files: files.map((f) => ({ ...f })) }), captureLogger().logger, 5_000);
+  const written = async (): Promise<CheckpointData | undefined> => {
+    try {
+      return parseCheckpoint(await readFile(file, 'utf8'), file);
+    } catch {
+      return undefined;
+    }
+  };
+  const waitFor = async (ok: (d: CheckpointData | undefined) => boolean, what: string): Promise<void> => {
+    for (let i = 0; i < 200 && !ok(await written()); i++) await sleep(10);
+    t.ok(ok(await written()), what);
+  };
+  cp.request();
+  await waitFor((d) => d?.files[0]?.offset === 0, 'the first write is at once');
+  (files[0] as { offset: number }).offset = 10;
+  cp.request();
+  await sleep(300);
+  t.equal((await written())?.files[0]?.offset, 0, 'an offset-only change waits for the interval');
+  files.push({ key: '1:3', fp: FP, fpLen: 1, offset: 0, size: 5 });
+  cp.request();
+  await waitFor((d) => d?.files.length === 2 && d.files[0]?.offset === 10, 'a new file is written at once, with the offsets so far');
+  (files[0] as { offset: number }).offset = 20;
+  cp.request();
+  const started = Date.now();
+  await cp.flush();
+  t.ok(Date.now() - started < 2_000, 'flush does not wait for the interval');
+  t.equal((await written())?.files[0]?.offset, 20, 'flush wrote the latest offset');
+});
+
+t.test('Checkpointer writes a waiting offset once the interval has passed', async (t) => {
+  const dir = await tempDir(t);
+  const file = join(dir, 'cp.json');
+  let offset = 0;
+  const cp = new Checkpointer(file, () => ({ path: '/p', files: [{ key: '1:2', fp: FP, fpLen: 1, offset, size: 100 }] }), captureLogger().logger, 100);
+  cp.request();
+  for (let i = 1; i <= 20; i++) {
+    await sleep(10);
+    offset = i;
+    cp.request();
+  }
+  for (let i = 0; i < 100; i++) {
+    const d = await readFile(file, 'utf8').then((s) => parseCheckpoint(s, file), () => undefined);
+    if (d?.files[0]?.offset === 20) break;
+    await sleep(10);
+  }
+  t.equal(parseCheckpoint(await readFile(file, 'utf8'), file).files[0]?.offset, 20, 'the last offset arrives without another request or flush');
+  await cp.flush();
+});
+
 t.test('Checkpointer reports a failing write once, and flush rejects', async (t) => {
   const dir = await tempDir(t);
   const blocker = join(dir, 'blocker');

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { ErrorCodes, RelayError } from '../../../src/errors.js';
 import { checkpointPath, createAuthproxySource } from '../../../src/sources/authproxy/index.js';
 import { MAX_IN_FLIGHT } from '../../../src/sources/authproxy/tailer.js';
+import { CHECKPOINT_INTERVAL_MS } from '../../../src/sources/authproxy/checkpoint.js';
 import { appendLines, line, lines, makeRig, range, seqs, sleep, waitFor } from '../../fixtures/authproxy/harness.js';
 
 t.test('appended lines are emitted in order with host, kind and a byte position', async (t) => {
@@ -44,10 +45,14 @@ t.test('restart resumes exactly: no loss, no duplicate', async (t) => {
   await appendLines(rig.log, lines(50, 80));
   await rig.start();
   await rig.recorder.waitLines(80);
+  const size = (await readFile(rig.log)).length;
+  const cpFile = checkpointPath(rig.stateDir, 'authproxy');
+  // Offset-only checkpoint writes are CHECKPOINT_INTERVAL_MS apart: the last one may follow a little later.
+  await waitFor(async () => (await readFile(cpFile, 'utf8')).includes(`"offset":${size},`), 'the checkpoint at the end of the file', CHECKPOINT_INTERVAL_MS + 2_000);
   await sleep(200);
   t.same(seqs(rig.recorder.lines), range(0, 80));
-  const cp: unknown = JSON.parse(await readFile(checkpointPath(rig.stateDir, 'authproxy'), 'utf8'));
-  t.match(cp, { version: 1, path: rig.log, files: [{ offset: (await readFile(rig.log)).length }] });
+  const cp: unknown = JSON.parse(await readFile(cpFile, 'utf8'));
+  t.match(cp, { version: 1, path: rig.log, files: [{ offset: size }] });
 });
 
 t.test('a partial line is emitted once, after its newline arrives (2 s pause)', async (t) => {
