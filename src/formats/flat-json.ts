@@ -39,17 +39,20 @@ export class FlatRecordWithJson {
   static jsonOf(fields: FlatRecord): string | undefined {
     if (!(#prefixes in fields)) return undefined;
     const f = fields as FlatRecordWithJson;
-    const prefixes = f.#prefixes;
-    const tokens = f.#tokens;
-    const n = prefixes.length;
-    const parts = scratch.length === 2 * n + 1 ? scratch : (scratch = new Array<string>(2 * n + 1));
-    for (let i = 0; i < n; i++) {
-      parts[2 * i] = prefixes[i] as string;
-      parts[2 * i + 1] = tokens[i + 1] as string;
-    }
-    parts[2 * n] = '}';
-    return parts.join('');
+    return joinJson(f.#prefixes, f.#tokens);
   }
+}
+
+/** prefixes[0] + tokens[1] + prefixes[1] + tokens[2] + … + '}', as one flat string. */
+export function joinJson(prefixes: readonly string[], tokens: ArrayLike<string | undefined>): string {
+  const n = prefixes.length;
+  const parts = scratch.length === 2 * n + 1 ? scratch : (scratch = new Array<string>(2 * n + 1));
+  for (let i = 0; i < n; i++) {
+    parts[2 * i] = prefixes[i] as string;
+    parts[2 * i + 1] = tokens[i + 1] as string;
+  }
+  parts[2 * n] = '}';
+  return parts.join('');
 }
 
 /** JSON.stringify(fields), from the pieces the router kept when there are some. */

@@ -22,6 +22,12 @@ function lower(v: unknown): string | undefined {
   return typeof v === 'string' ? v.toLowerCase() : undefined;
 }
 
+/** An Authentication Proxy event's severity from its `status` (the router's fast lane asks without the fields). */
+export function proxySeverity(status: unknown): number {
+  const s = lower(status);
+  return s === 'reject' || s === 'error' ? SEVERITY.notice : SEVERITY.info;
+}
+
 export function severityOf(ev: RelayEvent): number {
   if (ev.severity !== undefined) return ev.severity;
   const f = ev.fields;
@@ -33,10 +39,8 @@ export function severityOf(ev: RelayEvent): number {
       if (r === undefined || r === '' || r === 'success') return SEVERITY.info;
       return r === 'fraud' ? SEVERITY.warning : SEVERITY.notice;
     }
-    case 'authproxy': {
-      const s = lower(f['status']);
-      return s === 'reject' || s === 'error' ? SEVERITY.notice : SEVERITY.info;
-    }
+    case 'authproxy':
+      return proxySeverity(f['status']);
     case 'administrator': {
       const a = lower(f['action']);
       if (a === undefined) return SEVERITY.info;

@@ -55,7 +55,7 @@ export class PayloadBatch {
 
   push(ev: RelayEvent): void {
     const head = JSON.stringify([VERSION, ev.kind, ev.tag, ev.msgid, ev.host ?? null, ev.time ?? null, ev.id, ev.account ?? null, severityOf(ev)]);
-    const fields = flatJson(ev.fields);
+    const fields = ev.fieldsJson ?? flatJson(ev.fields);
     const raw = ev.raw;
     // UTF-8 takes at most 3 bytes per UTF-16 unit.
     const max = (head.length + fields.length + raw.length) * 3 + 2;

@@ -1,7 +1,9 @@
 import t, { type Test } from 'tap';
 import fc from 'fast-check';
 import { readFileSync } from 'node:fs';
-import { ProxyFastPath, plainCanonical, MAX_LAYOUTS } from '../../src/route/proxy-fast.js';
+import { FastProxyEvent, ProxyFastPath, plainCanonical, MAX_LAYOUTS } from '../../src/route/proxy-fast.js';
+import { severityOf } from '../../src/formats/severity.js';
+import { encodeEvent } from '../../src/pipeline/event-codec.js';
 import { flattenProxy } from '../../src/route/flatten.js';
 import { createRouter } from '../../src/route/router.js';
 import { flatJson } from '../../src/formats/flat-json.js';
@@ -202,6 +204,46 @@ t.test('router: proxy lines through the lane give the same events and bytes as t
     t.ok(fast.ok && normal.ok, `line ${i + 1} routed`);
     if (!fast.ok || !normal.ok) continue;
     t.same(fast.event, normal.event, `line ${i + 1}: same event`);
+    t.ok(fast.event instanceof FastProxyEvent, `line ${i + 1}: through the lane`);
+    // The lane's event makes these on demand: each must equal what the normal path stored.
+    t.equal(fast.event.fieldsJson, JSON.stringify(normal.event.fields), `line ${i + 1}: same JSON text`);
+    t.equal(severityOf(fast.event), severityOf(normal.event), `line ${i + 1}: same severity`);
+    t.strictSame(JSON.parse(JSON.stringify(fast.event)), JSON.parse(JSON.stringify(normal.event)), `line ${i + 1}: same JSON shape`);
+    t.strictSame({ ...fast.event.fields }, { ...normal.event.fields }, `line ${i + 1}: same fields, in the same order`);
+    t.same(Object.keys(fast.event.fields), Object.keys(normal.event.fields));
     t.equal(format(fast.event), format(normal.event), `line ${i + 1}: same wire message`);
+    t.equal(encodeEvent(fast.event).toString('utf8'), encodeEvent(normal.event).toString('utf8'), `line ${i + 1}: same queue payload`);
+  }
+});
+
+t.test('router: a lane event with each status and time layout gives the normal severity and time', async (t) => {
+  const router = createRouter();
+  const base = { timestamp: '2024-05-14T09:30:00.123456Z', msg: 'm', username: 'u', status: 'Allow', log_level: { name: 'info' }, log_time: 1715679000.5 };
+  const variants: Record<string, unknown>[] = [
+    base,
+    { ...base, status: 'Reject' },
+    { ...base, status: 'ERROR' },
+    { ...base, status: null },
+    { ...base, status: 7 },
+    { ...base, timestamp: 'not a time' },
+    { ...base, timestamp: null },
+    { ...base, timestamp: {} },
+    { msg: 'no time, no status', username: 'u' },
+    { msg: 'epoch only', log_time: 1715679000 },
+  ];
+  for (const v of variants) {
+    const text = JSON.stringify(v);
+    const rec = { text, kind: 'authproxy' as const, host: 'h', position: 'p' };
+    router.route(rec); // learns the layout
+    const fast = router.route(rec);
+    const normal = router.route({ ...rec, record: JSON.parse(text) as JsonObject });
+    if (!fast.ok || !normal.ok) {
+      t.fail(`${text}: routed`);
+      continue;
+    }
+    t.ok(fast.event instanceof FastProxyEvent, `${text}: through the lane`);
+    t.equal(fast.event.time, normal.event.time, `${text}: time`);
+    t.equal(severityOf(fast.event), severityOf(normal.event), `${text}: severity`);
+    t.strictSame(JSON.parse(JSON.stringify(fast.event)), JSON.parse(JSON.stringify(normal.event)), `${text}: event`);
   }
 });
