@@ -78,3 +78,19 @@ export interface DeadLetter {
   /** The offending input, truncated to a preview. */
   preview: string;
 }
+
+/**
+ * The plain shape of an event, as the router builds it on its normal path: for the toJSON() of
+ * events that make some members on demand (the fast lane's, the disk queue's), so JSON.stringify
+ * and the version-1 queue payload see every member.
+ */
+export function plainEvent(ev: RelayEvent): object {
+  const o: Record<string, unknown> = { kind: ev.kind, tag: ev.tag, msgid: ev.msgid };
+  if (ev.host !== undefined) o['host'] = ev.host;
+  if (ev.time !== undefined) o['time'] = ev.time;
+  o['id'] = ev.id;
+  o['fields'] = ev.fields;
+  o['raw'] = ev.raw;
+  if (ev.account !== undefined) o['account'] = ev.account;
+  return o;
+}

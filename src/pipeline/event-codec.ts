@@ -15,7 +15,7 @@
  * it only if a formatter reads a field, and carries its syslog severity so the usual RFC 5424
  * message needs no field at all. Version-1 payloads (queues written before) still decode.
  */
-import type { FlatRecord, LogKind, RelayEvent } from '../event.js';
+import { plainEvent, type FlatRecord, type LogKind, type RelayEvent } from '../event.js';
 import { flatJson } from '../formats/flat-json.js';
 import { severityOf } from '../formats/severity.js';
 import { RelayError, ErrorCodes } from '../errors.js';
@@ -157,14 +157,7 @@ class QueuedEvent implements RelayEvent {
 
   /** The version-1 shape (JSON.stringify(event) as the router built it). */
   toJSON(): object {
-    const o: Record<string, unknown> = { kind: this.kind, tag: this.tag, msgid: this.msgid };
-    if (this.host !== undefined) o['host'] = this.host;
-    if (this.time !== undefined) o['time'] = this.time;
-    o['id'] = this.id;
-    o['fields'] = this.fields;
-    o['raw'] = this.raw;
-    if (this.account !== undefined) o['account'] = this.account;
-    return o;
+    return plainEvent(this);
   }
 }
 

@@ -25,7 +25,7 @@
  * used leaves first); a line whose layout cannot be learnt puts learning to sleep for
  * LEARN_COOLDOWN misses, so odd input costs the normal path and little more.
  */
-import type { FlatRecord, FlatValue, RelayEvent } from '../event.js';
+import { plainEvent, type FlatRecord, type FlatValue, type RelayEvent } from '../event.js';
 import { flattenProxy, proxyFieldName } from './flatten.js';
 import { TIME_FIELDS, eventTime, timeFromValue } from './event-time.js';
 import { isWellFormed } from '../formats/utf8.js';
@@ -221,14 +221,7 @@ export class FastProxyEvent implements RelayEvent {
   }
 
   toJSON(): object {
-    const o: Record<string, unknown> = { kind: this.kind, tag: this.tag, msgid: this.msgid };
-    if (this.host !== undefined) o['host'] = this.host;
-    if (this.time !== undefined) o['time'] = this.time;
-    o['id'] = this.id;
-    o['fields'] = this.fields;
-    o['raw'] = this.raw;
-    if (this.account !== undefined) o['account'] = this.account;
-    return o;
+    return plainEvent(this);
   }
 }
 
