@@ -63,6 +63,11 @@ export const authproxySourceSchema = z
      * batch), 500 without it (the route thread formats one batch while the previous one is written)
      */
     batch_lines: z.number().int().min(1).max(100_000).optional().describe('Default: 1000 with the disk queue, 500 without'),
+    /**
+     * Least time between two checkpoint writes that only move offsets (a new or vanished file is
+     * written at once). A crash re-sends at most this much more; 0 writes after every batch. @default 250
+     */
+    checkpoint_interval_ms: z.number().int().min(0).max(60_000).default(250),
   })
   .strict();
 

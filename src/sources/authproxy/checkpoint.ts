@@ -135,10 +135,11 @@ async function removeStaleTemps(file: string, logger: Logger): Promise<void> {
 }
 
 /**
- * Offset-only writes are at least this far apart. Writing after every batch meant ~50 fsync'd
- * renames a second at full speed (a tenth of the relay's CPU, and I/O on a real disk); a crash
- * now re-sends at most this much more (same event ids), never less. Filebeat made the same trade
- * for the same reason, at one second (`filebeat.registry.flush`, elastic/beats#31473).
+ * Offset-only writes are at least this far apart by default (`checkpoint_interval_ms`). Writing
+ * after every batch meant ~50 fsync'd renames a second at full speed (a tenth of the relay's CPU,
+ * and I/O on a real disk); a crash re-sends at most this much more (same event ids), never less.
+ * Filebeat made the same trade for the same reason, at one second (`filebeat.registry.flush`,
+ * elastic/beats#31473).
  */
 export const CHECKPOINT_INTERVAL_MS = 250;
 

@@ -113,7 +113,7 @@ export class AuthproxyTailer implements Source {
     this.#host = cfg.hostname ?? ctx.hostname;
     this.#checkpointFile = checkpointPath(ctx.stateDir, cfg.name);
     this.#files = new FileTracker({ cfg, log: this.#log, newReader: (key, offset) => this.#newReader(key, offset) });
-    this.#checkpointer = new Checkpointer(this.#checkpointFile, () => this.#files.snapshot(), this.#log);
+    this.#checkpointer = new Checkpointer(this.#checkpointFile, () => this.#files.snapshot(), this.#log, cfg.checkpoint_interval_ms);
     this.#watcher = new DirWatcher(cfg.path, () => this.#wake());
   }
 

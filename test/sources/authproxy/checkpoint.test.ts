@@ -12,7 +12,9 @@ import {
   parseCheckpoint,
   serializeCheckpoint,
   type CheckpointData,
+  CHECKPOINT_INTERVAL_MS,
 } from '../../../src/sources/authproxy/checkpoint.js';
+import { authproxySourceSchema } from '../../../src/config/schema.js';
 import { appendLines, captureLogger, lines, makeRig, range, rotate, seqs, sleep, tempDir } from '../../fixtures/authproxy/harness.js';
 
 const FP = 'a'.repeat(64);
@@ -128,6 +130,10 @@ t.test('Checkpointer spaces offset-only writes by its interval; a new file set a
   await cp.flush();
   t.ok(Date.now() - started < 2_000, 'flush does not wait for the interval');
   t.equal((await written())?.files[0]?.offset, 20, 'flush wrote the latest offset');
+});
+
+t.test('checkpoint_interval_ms defaults to the Checkpointer\'s interval', async (t) => {
+  t.equal(authproxySourceSchema.parse({ type: 'authproxy' }).checkpoint_interval_ms, CHECKPOINT_INTERVAL_MS);
 });
 
 t.test('Checkpointer writes a waiting offset once the interval has passed', async (t) => {

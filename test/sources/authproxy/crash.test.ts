@@ -190,7 +190,7 @@ t.test('200k lines, rotation every 10k, 20 SIGKILLs of the relay: every line rea
     else runs.push(1);
     prev = s;
   }
-  t.comment(`repeated seqs form ${runs.length} contiguous runs (longest ${Math.max(0, ...runs)} lines); the checkpoint trails delivery by one background write, so a kill during catch-up repeats what was sent since`);
+  t.comment(`repeated seqs form ${runs.length} contiguous runs (longest ${Math.max(0, ...runs)} lines); the checkpoint trails delivery by up to checkpoint_interval_ms (250 ms) and one background write, so a kill during catch-up repeats what was sent since`);
   t.same(missing, [], 'every seq arrived');
   t.equal(tally.ids.size, TOTAL);
   t.same(tally.idMismatches, [], 'every repeat carries the event id of its first delivery');
