@@ -1,5 +1,6 @@
 import type { SourceRecord, RelayEvent, DeadLetter } from '../event.js';
-import type { Emit, Source } from '../sources/source.js';
+import type { Emit, LineIntake, Source } from '../sources/source.js';
+import { LineBatch } from './route-protocol.js';
 import type { DeadLetterFile } from '../ops/dead-letter.js';
 import type { RelayMetrics as Metrics } from '../ops/relay-metrics.js';
 import type { Logger } from '../ops/logger.js';
@@ -42,10 +43,10 @@ export class Pipeline {
       const appendFramed = handoff.appendFramed?.bind(handoff);
       const appendEncoded = handoff.appendEncoded?.bind(handoff);
       if (routeThread.frames && appendFramed !== undefined) {
-        return this.#emitThreaded(source, (records) => routeThread.frame(records).then((b) => ({ dead: b.dead, hand: () => appendFramed(b.bufs, b.events) })));
+        return this.#emitThreaded(source, routeThread, (records) => routeThread.frame(records).then((b) => ({ dead: b.dead, hand: () => appendFramed(b.bufs, b.events) })));
       }
       if (!routeThread.frames && appendEncoded !== undefined) {
-        return this.#emitThreaded(source, (records) => routeThread.encode(records).then((b) => ({ dead: b.dead, hand: () => appendEncoded(b.payloads, b.release) })));
+        return this.#emitThreaded(source, routeThread, (records) => routeThread.encode(records).then((b) => ({ dead: b.dead, hand: () => appendEncoded(b.payloads, b.release) })));
       }
     }
     // Not async, and no array of events: each event is handed off as soon as it is routed and
@@ -67,9 +68,9 @@ export class Pipeline {
    * The route thread's emit: batches are routed there in emit order and handed off in the order
    * they come back (the same order), so a source's batches stay in sequence.
    */
-  #emitThreaded(source: string, route: (records: SourceRecord[]) => Promise<{ dead: DeadLetter[]; hand: () => Promise<void> }>): Emit {
+  #emitThreaded(source: string, thread: RouteThread, route: (records: SourceRecord[] | LineBatch) => Promise<{ dead: DeadLetter[]; hand: () => Promise<void> }>): Emit {
     const { deadLetters, metrics } = this.parts;
-    return (records: SourceRecord[]): Promise<void> => {
+    const emit = (records: SourceRecord[] | LineBatch): Promise<void> => {
       if (this.#closing) return Promise.reject(new RelayError(ErrorCodes.CLOSED, `The pipeline is shutting down; ${source} must stop without committing.`));
       metrics.eventsIn.inc({ source }, records.length);
       return route(records).then((b) => {
@@ -77,6 +78,11 @@ export class Pipeline {
         return b.hand();
       });
     };
+    const lines: LineIntake = {
+      open: (max, prefix, kind, host) => thread.lineBatch(max, host !== undefined ? { kind, host } : { kind }, prefix),
+      emit: (batch) => (batch instanceof LineBatch ? emit(batch) : Promise.reject(new RelayError(ErrorCodes.INTERNAL, `${source} emitted lines that did not come from lines.open(); a source bug.`))),
+    };
+    return Object.assign((records: SourceRecord[]) => emit(records), { lines });
   }
 
   async start(sources: Source[]): Promise<void> {

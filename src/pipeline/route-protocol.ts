@@ -38,7 +38,7 @@ export interface RouteThreadData {
 }
 
 /** The fields the packed records share, taken from the first record. */
-interface Shared {
+export interface Shared {
   kind?: LogKind;
   host?: string;
   account?: string;
@@ -58,6 +58,10 @@ export interface PackedRecords {
    * not survive UTF-8).
    */
   others: Record<number, Partial<SourceRecord>>;
+  /** Bytes before the first record's bytes (default 8 × count): a LineBatch reserves room for its most lines. */
+  head?: number;
+  /** A LineBatch's positions: record i's is prefix + offsets[i] (its position bytes are empty). */
+  positions?: { prefix: string; offsets: Float64Array };
 }
 
 export type ToRouteThread =
@@ -142,6 +146,11 @@ export class RecordPacker {
     if (this.#spare === undefined || ab.byteLength > this.#spare.byteLength) this.#spare = ab;
   }
 
+  /** An empty LineBatch for up to `max` lines, in the spare buffer when it is large enough. */
+  lineBatch(max: number, shared: Shared, prefix: string): LineBatch {
+    return new LineBatch(max, shared, prefix, this.#buffer(8 * max + max * this.#bytesPerRecord + 4096));
+  }
+
   /** The spare when it is large enough, else a new buffer. */
   #buffer(bytes: number): Buffer {
     const spare = this.#spare;
@@ -151,6 +160,67 @@ export class RecordPacker {
     }
     // An ArrayBuffer of its own (never a slice of Node's pool): it is transferred.
     return Buffer.from(new ArrayBuffer(bytes));
+  }
+}
+
+/**
+ * Lines of one file as bytes, packed as they are read (the tailer's batches with the route thread:
+ * the main thread never decodes them; the thread does, once, when it routes each line). The same
+ * packed form as RecordPacker's, with the position bytes left empty: a record's position is the
+ * file's prefix and the line's byte offset, kept apart.
+ */
+export class LineBatch {
+  readonly #max: number;
+  readonly #shared: Shared;
+  readonly #prefix: string;
+  readonly #offsets: Float64Array;
+  #buf: Buffer;
+  #ends: Int32Array;
+  #off: number;
+  #n = 0;
+
+  constructor(max: number, shared: Shared, prefix: string, buf: Buffer) {
+    this.#max = max;
+    this.#shared = shared;
+    this.#prefix = prefix;
+    this.#offsets = new Float64Array(max);
+    this.#buf = buf;
+    this.#ends = new Int32Array(buf.buffer, 0, 2 * max);
+    this.#off = 8 * max;
+  }
+
+  /** Lines taken. */
+  get length(): number {
+    return this.#n;
+  }
+
+  /** Appends bytes [s, e) of `src` as one line read at file offset `start` (at most `max` lines). */
+  pushBytes(src: Uint8Array, s: number, e: number, start: number): void {
+    const i = this.#n;
+    if (i >= this.#max) throw new RangeError(`A LineBatch holds at most ${this.#max} lines.`);
+    const off = this.#off;
+    const end = off + (e - s);
+    if (end > this.#buf.length) this.#grow(end);
+    this.#buf.set(src.subarray(s, e), off);
+    this.#ends[2 * i] = off;
+    this.#ends[2 * i + 1] = end;
+    this.#offsets[i] = start;
+    this.#off = end;
+    this.#n = i + 1;
+  }
+
+  /** The packed batch (its buffer is transferred; the batch is not used after this). */
+  packed(): PackedRecords {
+    const n = this.#n;
+    return { buf: this.#buf.buffer as ArrayBuffer, count: n, shared: this.#shared, others: {}, head: 8 * this.#max, positions: { prefix: this.#prefix, offsets: this.#offsets.subarray(0, n) } };
+  }
+
+  #grow(need: number): void {
+    // An ArrayBuffer of its own (never a slice of Node's pool): it is transferred.
+    const grown = Buffer.from(new ArrayBuffer(Math.max(need, 2 * this.#buf.length)));
+    this.#buf.copy(grown, 0, 0, this.#off);
+    this.#buf = grown;
+    this.#ends = new Int32Array(grown.buffer, 0, 2 * this.#max);
   }
 }
 
@@ -173,7 +243,7 @@ export class RecordUnpacker {
     this.count = p.count;
     this.#buf = Buffer.from(p.buf);
     this.#ends = new Int32Array(p.buf, 0, 2 * p.count);
-    this.#at = 8 * p.count;
+    this.#at = p.head ?? 8 * p.count;
   }
 
   /** The next record; call `count` times. */
@@ -188,7 +258,8 @@ export class RecordUnpacker {
       this.#at = pe;
       return other as SourceRecord;
     }
-    const r: SourceRecord = { position: this.#buf.toString('utf8', this.#at, pe) };
+    const at = p.positions;
+    const r: SourceRecord = { position: at !== undefined ? at.prefix + (at.offsets[i] as number) : this.#buf.toString('utf8', this.#at, pe) };
     this.#at = pe;
     const o = other ?? p.shared;
     if (o.kind !== undefined) r.kind = o.kind;

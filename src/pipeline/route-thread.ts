@@ -17,7 +17,7 @@ import type { RouterOptions } from '../route/router.js';
 import type { Logger } from '../ops/logger.js';
 import { RelayError, ErrorCodes } from '../errors.js';
 import { payloadViews } from './event-codec.js';
-import { RecordPacker, type FramingSpec, type FromRouteThread, type RouteThreadData, type ToRouteThread } from './route-protocol.js';
+import { LineBatch, RecordPacker, type FramingSpec, type FromRouteThread, type RouteThreadData, type Shared, type ToRouteThread } from './route-protocol.js';
 
 /** Loading the thread's modules takes tens of milliseconds; beyond this it is stuck. */
 const START_TIMEOUT_MS = 30_000;
@@ -118,8 +118,13 @@ export class RouteThread {
     return this.#opts.frame !== undefined;
   }
 
+  /** An empty batch of lines as bytes for encode() or frame(), up to `max` lines of one file (`prefix`: its position prefix). */
+  lineBatch(max: number, shared: Shared, prefix: string): LineBatch {
+    return this.#packer.lineBatch(max, shared, prefix);
+  }
+
   /** Routes and encodes `records` as disk-queue payloads; batches resolve in the order they were given. */
-  encode(records: SourceRecord[]): Promise<EncodedBatch> {
+  encode(records: SourceRecord[] | LineBatch): Promise<EncodedBatch> {
     return this.#post(records).then((m) => {
       if (m.t !== 'done') throw new RelayError(ErrorCodes.INTERNAL, 'The route thread framed a batch it was to encode (it was started with frame specs).');
       const ab = m.buf;
@@ -129,7 +134,7 @@ export class RouteThread {
   }
 
   /** Routes, formats and frames `records` for each destination of `frame`; batches resolve in order. */
-  frame(records: SourceRecord[]): Promise<FramedBatch> {
+  frame(records: SourceRecord[] | LineBatch): Promise<FramedBatch> {
     return this.#post(records).then((m) => {
       if (m.t !== 'framed') throw new RelayError(ErrorCodes.INTERNAL, 'The route thread encoded a batch it was to frame (it was started without frame specs).');
       return { bufs: m.bufs.map((ab, i) => Buffer.from(ab, 0, m.lens[i] as number)), events: m.events, dead: m.dead };
@@ -150,7 +155,7 @@ export class RouteThread {
   }
 
   /** Packs `records` and posts them to the thread; resolves with its reply. */
-  #post(records: SourceRecord[]): Promise<Reply> {
+  #post(records: SourceRecord[] | LineBatch): Promise<Reply> {
     if (this.#closed) return Promise.reject(new RelayError(ErrorCodes.CLOSED, 'The route thread is closed; the batch is read again on the next start.'));
     let w = this.#worker;
     if (w === undefined) {
@@ -163,7 +168,7 @@ export class RouteThread {
     const worker = w;
     return new Promise<Reply>((resolve, reject) => {
       try {
-        const packed = this.#packer.pack(records);
+        const packed = records instanceof LineBatch ? records.packed() : this.#packer.pack(records);
         worker.postMessage({ t: 'batch', id, records: packed } satisfies ToRouteThread, [packed.buf]);
       } catch (err: unknown) {
         reject(new RelayError(ErrorCodes.INTERNAL, `A batch could not be passed to the route thread: ${err instanceof Error ? err.message : String(err)}`, { cause: err }));

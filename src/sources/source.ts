@@ -1,4 +1,4 @@
-import type { SourceRecord } from '../event.js';
+import type { LogKind, SourceRecord } from '../event.js';
 
 /**
  * Hands a batch to the pipeline. The promise resolves only once every record of the
@@ -11,7 +11,28 @@ import type { SourceRecord } from '../event.js';
  * commits them in that order. When a batch is refused, those emitted behind it may still be
  * delivered; the source reads them all again from its committed offset (repeats carry the same ids).
  */
-export type Emit = (records: SourceRecord[]) => Promise<void>;
+export interface Emit {
+  (records: SourceRecord[]): Promise<void>;
+  /**
+   * Present when the pipeline takes lines as bytes (its route thread decodes each line where it
+   * routes it): a source reading a file may fill a batch from `open` and hand it to `emit`, with
+   * the same contract as above, and never decode the lines itself.
+   */
+  lines?: LineIntake;
+}
+
+/** Lines of one file as bytes, in reading order (pipeline/route-protocol.ts LineBatch). */
+export interface ByteLines {
+  readonly length: number;
+  /** Bytes [s, e) of `src` (copied) as one line that starts at byte `start` of the file. */
+  pushBytes(src: Uint8Array, s: number, e: number, start: number): void;
+}
+
+export interface LineIntake {
+  /** An empty batch for up to `max` lines of one file; each record's position is `prefix` + its byte offset. */
+  open(max: number, prefix: string, kind: LogKind, host: string | undefined): ByteLines;
+  emit(lines: ByteLines): Promise<void>;
+}
 
 /** A source of Duo records. Every component has start/close/destroy (house style 10). */
 export interface Source {

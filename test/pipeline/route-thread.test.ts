@@ -93,6 +93,38 @@ t.test('a packer reuses the buffer it is given back, and grows one that is too s
   t.same(back, big, 'and every record came back whole');
 });
 
+t.test('a line batch: lines as bytes come back as the records the tailer would make; it grows, and refuses a line past its size', async (t) => {
+  const packer = new RecordPacker();
+  const prefix = '/log/authevents.log@2049:1311:';
+  const lines = ['{"a":1}', 'ünï 🔐', 'x'.repeat(20_000), '{"b":2}'];
+  const b = packer.lineBatch(lines.length, { kind: 'authproxy', host: 'proxy1' }, prefix);
+  let off = 0;
+  for (const l of lines) {
+    // Each line given as a slice of a larger buffer, as the tailer's chunk buffer does.
+    const bytes = Buffer.from(`##${l}\r\n`);
+    b.pushBytes(bytes, 2, bytes.length - 2, off);
+    off += bytes.length;
+  }
+  t.equal(b.length, lines.length);
+  t.throws(() => b.pushBytes(Buffer.from('more'), 0, 4, off), RangeError, 'no line past the size it was opened with');
+  const packed = b.packed();
+  t.ok(packed.buf.byteLength > 20_000, 'the buffer grew for the long line');
+  const u = new RecordUnpacker(structuredClone(packed));
+  const back: SourceRecord[] = [];
+  for (let i = 0; i < u.count; i++) back.push(u.next());
+  let at = 0;
+  t.strictSame(
+    back,
+    lines.map((l) => {
+      const r = { position: `${prefix}${at}`, kind: 'authproxy', host: 'proxy1', text: l };
+      at += Buffer.byteLength(l) + 4;
+      return r;
+    }),
+  );
+  packer.recycle(packed.buf);
+  t.equal(packer.lineBatch(2, { kind: 'authproxy' }, prefix).packed().buf, packed.buf, 'the buffer given back holds the next batch');
+});
+
 t.test('a batch routed on the thread gives the main thread\'s payloads and dead letters, byte for byte', async (t) => {
   const { rt } = thread(t);
   await rt.start();

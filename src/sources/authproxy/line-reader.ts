@@ -6,6 +6,8 @@
  * scavenge while the batch is routed, and the GC copied and promoted every one of them. Only a
  * line that straddles two chunks is copied. Invalid UTF-8 becomes U+FFFD (the record is kept):
  * LF never occurs inside a multi-byte sequence, so decoding per chunk or per line gives the same text.
+ * When `out` takes bytes (a ByteLines: the pipeline's route thread decodes each line where it
+ * routes it), nothing is decoded here: each line's bytes are copied into the batch as they are.
  *
  * Offsets: `lineStart` is the first byte not yet consumed into a record (or skipped as empty or
  * over-long); it is what a checkpoint may commit. `readPos` is the next byte to read; the bytes
@@ -15,6 +17,10 @@
  */
 import type { FileHandle } from 'node:fs/promises';
 import type { SourceRecord } from '../../event.js';
+import type { ByteLines } from '../source.js';
+
+/** Where drain() puts lines: records with their decoded text, or the lines' bytes as they are. */
+export type LineOut = SourceRecord[] | ByteLines;
 
 /** Bytes of an over-long line kept for the dead-letter preview. */
 export const PREVIEW_BYTES = 1024;
@@ -77,7 +83,7 @@ export class LineReader {
    * Moves complete lines from the chunk into `out` until `out` holds `max` records.
    * Returns true when it stopped because `out` is full (more lines may wait in the chunk).
    */
-  drain(out: SourceRecord[], max: number): boolean {
+  drain(out: LineOut, max: number): boolean {
     const buf = this.#buf;
     if (buf === undefined) return false;
     const end = buf.length;
@@ -104,8 +110,8 @@ export class LineReader {
     return false;
   }
 
-  /** A line with no fragment before it, as a slice of the chunk's decoded text. */
-  #takeTextLine(buf: Buffer, s: number, nl: number, out: SourceRecord[]): void {
+  /** A line with no fragment before it, as a slice of the chunk's decoded text (or as bytes). */
+  #takeTextLine(buf: Buffer, s: number, nl: number, out: LineOut): void {
     if (nl - s > this.#opts.maxLineBytes) {
       if (s === this.#textFrom) {
         // Keep the decoded text in step: skip this line's characters too.
@@ -113,6 +119,11 @@ export class LineReader {
         this.#textFrom = nl + 1;
       }
       this.#takeLine(buf, s, nl, out);
+      return;
+    }
+    if (!Array.isArray(out)) {
+      const e = trimCr(buf, s, nl);
+      if (e > s) out.pushBytes(buf, s, e, this.lineStart);
       return;
     }
     if (s !== this.#textFrom || s >= this.#textTo) {
@@ -141,13 +152,12 @@ export class LineReader {
   }
 
   /** Emits the held fragment as a line of its own (idle flush, or a rotated file that will not grow). */
-  flushFragment(out: SourceRecord[]): void {
+  flushFragment(out: LineOut): void {
     if (this.#skipping) {
       this.#skipping = false;
     } else if (this.#carryLen > 0) {
       const line = this.#carry.length === 1 ? (this.#carry[0] as Buffer) : Buffer.concat(this.#carry, this.#carryLen);
-      const text = line.toString('utf8', 0, trimCr(line, 0, line.length));
-      if (text.length > 0) out.push(this.#opts.makeRecord(text, this.lineStart));
+      this.#put(out, line, 0, trimCr(line, 0, line.length));
     }
     this.#clearCarry();
     this.lineStart = this.readPos;
@@ -164,7 +174,7 @@ export class LineReader {
     this.#dropText();
   }
 
-  #takeLine(buf: Buffer, s: number, nl: number, out: SourceRecord[]): void {
+  #takeLine(buf: Buffer, s: number, nl: number, out: LineOut): void {
     if (this.#skipping) {
       // The newline that ends an over-long line (reported when it crossed the limit).
       this.#skipping = false;
@@ -177,20 +187,21 @@ export class LineReader {
       this.#opts.onOversize(this.lineStart, preview, len, true);
       return;
     }
-    let text: string;
     if (this.#carryLen === 0) {
-      const e = trimCr(buf, s, nl);
-      if (e === s) return;
-      text = buf.toString('utf8', s, e);
+      this.#put(out, buf, s, trimCr(buf, s, nl));
     } else {
       this.#carry.push(buf.subarray(s, nl));
       const line = Buffer.concat(this.#carry, len);
       this.#clearCarry();
-      const e = trimCr(line, 0, line.length);
-      if (e === 0) return;
-      text = line.toString('utf8', 0, e);
+      this.#put(out, line, 0, trimCr(line, 0, line.length));
     }
-    out.push(this.#opts.makeRecord(text, this.lineStart));
+  }
+
+  /** Line bytes [s, e) of `src` into `out`; an empty line is no record. */
+  #put(out: LineOut, src: Buffer, s: number, e: number): void {
+    if (e === s) return;
+    if (Array.isArray(out)) out.push(this.#opts.makeRecord(src.toString('utf8', s, e), this.lineStart));
+    else out.pushBytes(src, s, e, this.lineStart);
   }
 
   #holdFragment(buf: Buffer, s: number, end: number): void {

@@ -17,10 +17,10 @@ import type { AuthproxySourceConfig } from '../../config/schema.js';
 import { ErrorCodes, RelayError, errorMessage, isRelayError } from '../../errors.js';
 import { Backoff } from '../../ops/backoff.js';
 import type { Logger } from '../../ops/logger.js';
-import type { Emit, Source } from '../source.js';
+import type { ByteLines, Emit, Source } from '../source.js';
 import { Checkpointer, checkpointPath, loadCheckpoint } from './checkpoint.js';
 import { discover, type Candidate, type DiscoveryProblem } from './discovery.js';
-import { LineReader } from './line-reader.js';
+import { LineReader, type LineOut } from './line-reader.js';
 import { FileTracker, type Tracked } from './tracker.js';
 import { DirWatcher } from './watcher.js';
 
@@ -90,7 +90,9 @@ export class AuthproxyTailer implements Source {
   readonly #files: FileTracker;
   readonly #chunk = Buffer.allocUnsafe(CHUNK_BYTES);
   readonly #watcher: DirWatcher;
-  #batch: SourceRecord[] = [];
+  /** Lines read and not yet emitted, all of one file (#batchKey): records, or bytes when the pipeline takes them (Emit.lines). */
+  #batch: LineOut | undefined;
+  #batchKey = '';
   /** Batches emitted and not yet committed, oldest first (see #handOff). */
   #inFlight: InFlight[] = [];
   #emit: Emit | undefined;
@@ -196,7 +198,7 @@ export class AuthproxyTailer implements Source {
         if (err instanceof Halt || this.#stopping) break;
         // Lines read but not handed off (or handed off and not committed) are read again, never
         // emitted under another file's offset.
-        this.#batch = [];
+        this.#batch = undefined;
         this.#inFlight = [];
         this.#files.rewindUncommitted();
         wait = backoff.next();
@@ -285,7 +287,7 @@ export class AuthproxyTailer implements Source {
       const max = this.#cfg.batch_lines ?? QUEUED_BATCH_LINES;
       for (;;) {
         if (this.#stopping) return total;
-        if (t.reader.drain(this.#batch, max)) {
+        if (t.reader.drain(this.#batchFor(t), max)) {
           await this.#handOff(t);
           continue;
         }
@@ -296,7 +298,7 @@ export class AuthproxyTailer implements Source {
       }
       if (total > 0) t.lastGrowth = Date.now();
     }
-    if (t.reader.hasFragment && this.#fragmentDue(t, live)) t.reader.flushFragment(this.#batch);
+    if (t.reader.hasFragment && this.#fragmentDue(t, live)) t.reader.flushFragment(this.#batchFor(t));
     await this.#handOff(t);
     if (!live && total < budget && !t.reader.hasFragment) this.#files.closeHandle(t);
     return total;
@@ -310,7 +312,7 @@ export class AuthproxyTailer implements Source {
    */
   async #handOff(t: Tracked): Promise<void> {
     const offset = t.reader.lineStart;
-    if (this.#batch.length === 0) {
+    if (this.#batch === undefined || this.#batch.length === 0) {
       // Only skipped bytes (empty or over-long lines): nothing to hand off, the offset may move
       // once what was emitted before it is committed.
       await this.#settleInFlight();
@@ -320,7 +322,9 @@ export class AuthproxyTailer implements Source {
     const emit = this.#emit;
     if (emit === undefined) throw new Halt();
     // No local holds the records while the pipeline works on them: they can die young.
-    const f: InFlight = { p: emit(this.#takeBatch()), t, offset, done: false };
+    const batch = this.#batch;
+    this.#batch = undefined;
+    const f: InFlight = { p: Array.isArray(batch) ? emit(batch) : this.#emitLines(emit, batch), t, offset, done: false };
     // Its outcome is taken by #settle (or ignored once an earlier failure made it void).
     f.p.then(
       () => (f.done = true),
@@ -358,10 +362,32 @@ export class AuthproxyTailer implements Source {
     this.#checkpointer.request();
   }
 
-  #takeBatch(): SourceRecord[] {
-    const records = this.#batch;
-    this.#batch = [];
-    return records;
+  /**
+   * The batch lines of `t` go into. Bytes when the pipeline takes them (its route thread decodes
+   * each line once, where it routes it; nothing here decodes or re-encodes them), else records.
+   * A batch holds one file's lines: #readFile hands it off before the next file is read.
+   */
+  #batchFor(t: Tracked): LineOut {
+    const b = this.#batch;
+    if (b !== undefined && this.#batchKey === t.key) return b;
+    if (b !== undefined && b.length > 0) throw new RelayError(ErrorCodes.INTERNAL, `Lines of two files in one batch (${this.#batchKey}, ${t.key}); a tailer bug.`);
+    const intake = this.#emit?.lines;
+    // One more than batch_lines: a fragment flushed after a drain that filled the batch.
+    const next = intake === undefined ? [] : intake.open((this.#cfg.batch_lines ?? QUEUED_BATCH_LINES) + 1, this.#prefix(t.key), 'authproxy', this.#host);
+    this.#batch = next;
+    this.#batchKey = t.key;
+    return next;
+  }
+
+  #emitLines(emit: Emit, lines: ByteLines): Promise<void> {
+    const intake = emit.lines;
+    if (intake === undefined) return Promise.reject(new RelayError(ErrorCodes.INTERNAL, 'A batch of line bytes for a pipeline that takes none; a tailer bug.'));
+    return intake.emit(lines);
+  }
+
+  /** Position prefix of a file's records: `<path>@<dev>:<ino>:` (the line's byte offset follows). */
+  #prefix(key: string): string {
+    return `${this.#cfg.path}@${key}:`;
   }
 
   #fragmentDue(t: Tracked, live: boolean): boolean {
@@ -374,7 +400,7 @@ export class AuthproxyTailer implements Source {
 
   /** A line reader whose records carry this source's host and the file's position prefix. */
   #newReader(key: string, offset: number): LineReader {
-    const prefix = `${this.#cfg.path}@${key}:`;
+    const prefix = this.#prefix(key);
     const host = this.#host;
     const max = this.#cfg.max_line_bytes;
     return new LineReader(offset, {
