@@ -59,8 +59,9 @@ export const authproxySourceSchema = z
     /** Highest rotated sibling scanned at start (`.1`…`.N`). @default 10 */
     max_rotated_files: z.number().int().min(0).max(1000).default(10),
     /**
-     * Lines per batch handed to the pipeline. @default 1000 with the disk queue (one fsync per
-     * batch), 500 without it (the route thread formats one batch while the previous one is written)
+     * Lines per batch handed to the pipeline (a batch also ends at 4 MiB of lines). @default 1000
+     * with the disk queue (one fsync per batch), 500 without it (the route thread formats one batch
+     * while the previous one is written)
      */
     batch_lines: z.number().int().min(1).max(100_000).optional().describe('Default: 1000 with the disk queue, 500 without'),
     /**

@@ -194,6 +194,11 @@ export class LineBatch {
     return this.#n;
   }
 
+  /** Bytes of the lines taken. */
+  get bytes(): number {
+    return this.#off - 8 * this.#max;
+  }
+
   /** Appends bytes [s, e) of `src` as one line read at file offset `start` (at most `max` lines). */
   pushBytes(src: Uint8Array, s: number, e: number, start: number): void {
     const i = this.#n;

@@ -24,6 +24,8 @@ export interface Emit {
 /** Lines of one file as bytes, in reading order (pipeline/route-protocol.ts LineBatch). */
 export interface ByteLines {
   readonly length: number;
+  /** Bytes of the lines taken. */
+  readonly bytes: number;
   /** Bytes [s, e) of `src` (copied) as one line that starts at byte `start` of the file. */
   pushBytes(src: Uint8Array, s: number, e: number, start: number): void;
 }

@@ -41,12 +41,18 @@ export const QUEUED_BATCH_LINES = 1000;
 export const DIRECT_BATCH_LINES = 500;
 
 /**
- * Read size per `read()`; also the shared chunk buffer's size. A chunk's lines are decoded into
- * one string (line-reader.ts): at 256 KiB that string is freed by the young-generation GC as soon as
+ * Read size per `read()`; also the shared chunk buffer's size. Without the route thread a chunk's
+ * lines are decoded into one string (line-reader.ts): at 256 KiB that string is freed by the young-generation GC as soon as
  * its lines are routed, where a 1 MiB one sat in the old generation until the next full GC (a few
  * MB of RSS, no measurable speed difference).
  */
-const CHUNK_BYTES = 256 * 1024;
+export const CHUNK_BYTES = 256 * 1024;
+/**
+ * A batch is handed off once it holds this many bytes of lines, whatever batch_lines says: a file
+ * of long lines (max_line_bytes is 1 MiB by default) would otherwise make a batch of up to 1 GiB,
+ * and the relay would be killed by its MemoryMax, restarted, and killed again on the same lines.
+ */
+export const MAX_BATCH_BYTES = 4 * 1024 * 1024;
 /** After this much from one scan, scan again (rotation checks stay timely under load). */
 const MAX_BYTES_PER_SCAN = 32 * 1024 * 1024;
 /** A fragment at the end of a rotated file is emitted after this idle time (unless partial_line_flush_ms is set). */
@@ -78,6 +84,15 @@ class Refused extends Error {}
 
 /** Retry pacing after errors (refused batches, I/O faults); the poll interval is the floor. */
 const RETRY_MAX_MS = 30_000;
+
+
+/** Bytes of lines in a batch (UTF-16 units of a record's text: as many bytes for ASCII, never more than thrice). */
+function batchBytes(b: LineOut): number {
+  if (!Array.isArray(b)) return b.bytes;
+  let n = 0;
+  for (let i = 0; i < b.length; i++) n += (b[i] as SourceRecord).text?.length ?? 0;
+  return n;
+}
 
 export class AuthproxyTailer implements Source {
   readonly name: string;
@@ -287,7 +302,8 @@ export class AuthproxyTailer implements Source {
       const max = this.#cfg.batch_lines ?? QUEUED_BATCH_LINES;
       for (;;) {
         if (this.#stopping) return total;
-        if (t.reader.drain(this.#batchFor(t), max)) {
+        const batch = this.#batchFor(t);
+        if (t.reader.drain(batch, max) || batchBytes(batch) >= MAX_BATCH_BYTES) {
           await this.#handOff(t);
           continue;
         }

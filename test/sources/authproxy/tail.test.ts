@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ErrorCodes, RelayError } from '../../../src/errors.js';
 import { checkpointPath, createAuthproxySource } from '../../../src/sources/authproxy/index.js';
-import { MAX_IN_FLIGHT } from '../../../src/sources/authproxy/tailer.js';
+import { CHUNK_BYTES, MAX_BATCH_BYTES, MAX_IN_FLIGHT } from '../../../src/sources/authproxy/tailer.js';
 import { CHECKPOINT_INTERVAL_MS } from '../../../src/sources/authproxy/checkpoint.js';
 import { appendLines, line, lines, makeRig, range, rotate, seqs, sleep, waitFor } from '../../fixtures/authproxy/harness.js';
 import type { SourceRecord } from '../../../src/event.js';
@@ -365,4 +365,21 @@ t.test('lines as bytes (the route thread decodes them) and as records (no route 
   t.strictSame(bytes.records, records.records, 'same records: text, position, kind, host');
   t.strictSame(bytes.dead, records.dead, 'the same over-long line dead-lettered');
   t.equal(bytes.offset, records.offset, 'the same checkpoint');
+});
+
+t.test('long lines: a batch is handed off at MAX_BATCH_BYTES whatever batch_lines says (bytes and records)', async (t) => {
+  const maxLine = 1024 * 1024;
+  for (const text of [false, true]) {
+    // 40 lines of ~300 KB: 12 MB, which batch_lines (1000) alone would hand off as one batch.
+    const rig = await makeRig(t, { text, extra: { max_line_bytes: maxLine, batch_lines: 1000 } });
+    await writeFile(rig.log, `${Array.from({ length: 40 }, (_, i) => line(i, 300_000)).join('\n')}\n`);
+    await rig.start();
+    await rig.recorder.waitLines(40);
+    t.same(seqs(rig.recorder.lines), range(0, 40), `${text ? 'records' : 'bytes'}: every line, in order`);
+    const biggest = Math.max(...rig.recorder.batchBytes);
+    t.ok(rig.recorder.batches >= 3, `${text ? 'records' : 'bytes'}: ${rig.recorder.batches} batches`);
+    // At most one chunk and one carried line past the cap (the check runs after each chunk).
+    t.ok(biggest <= MAX_BATCH_BYTES + CHUNK_BYTES + maxLine, `${text ? 'records' : 'bytes'}: the largest batch has ${biggest} bytes`);
+    await rig.stop();
+  }
 });
