@@ -42,9 +42,9 @@ export const DIRECT_BATCH_LINES = 500;
 
 /**
  * Read size per `read()`; also the shared chunk buffer's size. Without the route thread a chunk's
- * lines are decoded into one string (line-reader.ts): at 256 KiB that string is freed by the young-generation GC as soon as
- * its lines are routed, where a 1 MiB one sat in the old generation until the next full GC (a few
- * MB of RSS, no measurable speed difference).
+ * lines are decoded into one string (line-reader.ts): at 256 KiB that string is freed by the
+ * young-generation GC as soon as its lines are routed, where a 1 MiB one sat in the old generation
+ * until the next full GC (a few MB of RSS, no measurable speed difference).
  */
 export const CHUNK_BYTES = 256 * 1024;
 /**
@@ -84,7 +84,6 @@ class Refused extends Error {}
 
 /** Retry pacing after errors (refused batches, I/O faults); the poll interval is the floor. */
 const RETRY_MAX_MS = 30_000;
-
 
 /** Bytes of lines in a batch (UTF-16 units of a record's text: as many bytes for ASCII, never more than thrice). */
 function batchBytes(b: LineOut): number {

@@ -2,6 +2,7 @@
 import t from 'tap';
 import fc from 'fast-check';
 import { open, writeFile } from 'node:fs/promises';
+import { LineBatch, RecordPacker, RecordUnpacker } from '../../../src/pipeline/route-protocol.js';
 import { join } from 'node:path';
 import type { SourceRecord } from '../../../src/event.js';
 import { LineReader, PREVIEW_BYTES } from '../../../src/sources/authproxy/line-reader.js';
@@ -170,6 +171,64 @@ t.test('property: batches of any size, over-long lines among short ones, CRLF â†
         t.equal(reader.lineStart, Buffer.byteLength(body));
       },
     ),
+    { numRuns: 300 },
+  );
+});
+
+t.test('property: lines as bytes (a LineBatch, decoded as the route thread does) â†’ the same records as text, any chunk and batch size', async (t) => {
+  const dir = await tempDir(t);
+  const p = join(dir, 'f');
+  // Raw bytes too (invalid UTF-8, lone CR), never LF inside a line.
+  const lineArb = fc.oneof(
+    fc.string({ unit: 'grapheme', maxLength: 40 }).map((s) => Buffer.from(s)),
+    fc.constant(Buffer.alloc(0)),
+    fc.uint8Array({ maxLength: 30 }).map((a) => Buffer.from(a.map((b) => (b === 10 ? 32 : b)))),
+    fc.string({ maxLength: 12 }).map((x) => Buffer.from(`${x}\r`)),
+  );
+  const packer = new RecordPacker();
+  const readAs = async (bytes: boolean, chunk: number, batch: number, maxLine: number, hasTail: boolean): Promise<{ records: SourceRecord[]; oversize: number[]; end: number }> => {
+    const records: SourceRecord[] = [];
+    const oversize: number[] = [];
+    const reader = new LineReader(0, { maxLineBytes: maxLine, makeRecord: (text, start) => ({ position: `f@1:2:${start}`, kind: 'authproxy', host: 'h', text }), onOversize: (start) => oversize.push(start) });
+    const fresh = (): SourceRecord[] | LineBatch => (bytes ? packer.lineBatch(batch + 1, { kind: 'authproxy', host: 'h' }, 'f@1:2:') : []);
+    const take = (out: SourceRecord[] | LineBatch): void => {
+      if (Array.isArray(out)) {
+        records.push(...out);
+        return;
+      }
+      const packed = out.packed();
+      const u = new RecordUnpacker(packed);
+      for (let i = 0; i < u.count; i++) records.push(u.next());
+      packer.recycle(packed.buf);
+    };
+    const fh = await open(p, 'r');
+    const buf = Buffer.alloc(chunk);
+    let out = fresh();
+    try {
+      for (;;) {
+        while (reader.drain(out, batch)) {
+          take(out);
+          out = fresh();
+        }
+        if ((await reader.fill(fh, buf)) === 0) break;
+      }
+    } finally {
+      await fh.close();
+    }
+    if (hasTail) reader.flushFragment(out);
+    take(out);
+    return { records, oversize, end: reader.lineStart };
+  };
+  await fc.assert(
+    fc.asyncProperty(fc.array(lineArb, { maxLength: 40 }), fc.boolean(), fc.integer({ min: 1, max: 256 }), fc.integer({ min: 1, max: 7 }), fc.integer({ min: 4, max: 60 }), async (ls, tail, chunk, batch, maxLine) => {
+      const body = Buffer.concat([...ls.flatMap((l) => [l, Buffer.from('\n')]), tail ? Buffer.from('tail fragment') : Buffer.alloc(0)]);
+      await writeFile(p, body);
+      const text = await readAs(false, chunk, batch, maxLine, tail);
+      const bytes = await readAs(true, chunk, batch, maxLine, tail);
+      t.strictSame(bytes.records, text.records);
+      t.same(bytes.oversize, text.oversize);
+      t.equal(bytes.end, text.end);
+    }),
     { numRuns: 300 },
   );
 });
