@@ -93,6 +93,14 @@ const NO_TEXT = -1;
 /** UTF-8 bytes per UTF-16 unit, at most. */
 const MAX_UTF8 = 3;
 
+/** A buffer of at least `need` bytes (twice the old size or more) holding the first `used` bytes of `buf`. */
+function grown(buf: Buffer, used: number, need: number): Buffer {
+  // An ArrayBuffer of its own (never a slice of Node's pool): it is transferred.
+  const next = Buffer.from(new ArrayBuffer(Math.max(need, 2 * buf.length)));
+  buf.copy(next, 0, 0, used);
+  return next;
+}
+
 /** Packs batches into buffers (given back with recycle() once the thread returned them). */
 export class RecordPacker {
   /** The largest buffer back from the thread: the next batch is packed into it. */
@@ -120,9 +128,7 @@ export class RecordPacker {
       }
       const need = off + (position.length + (text?.length ?? 0)) * MAX_UTF8;
       if (need > buf.length) {
-        const grown = Buffer.from(new ArrayBuffer(Math.max(need, 2 * buf.length)));
-        buf.copy(grown, 0, 0, off);
-        buf = grown;
+        buf = grown(buf, off, need);
         ends = new Int32Array(buf.buffer, 0, 2 * n);
       }
       off += buf.write(position, off, 'utf8');
@@ -221,11 +227,8 @@ export class LineBatch {
   }
 
   #grow(need: number): void {
-    // An ArrayBuffer of its own (never a slice of Node's pool): it is transferred.
-    const grown = Buffer.from(new ArrayBuffer(Math.max(need, 2 * this.#buf.length)));
-    this.#buf.copy(grown, 0, 0, this.#off);
-    this.#buf = grown;
-    this.#ends = new Int32Array(grown.buffer, 0, 2 * this.#max);
+    this.#buf = grown(this.#buf, this.#off, need);
+    this.#ends = new Int32Array(this.#buf.buffer, 0, 2 * this.#max);
   }
 }
 
