@@ -79,7 +79,7 @@ export class Pipeline {
       });
     };
     const lines: LineIntake = {
-      open: (max, prefix, kind, host) => thread.lineBatch(max, host !== undefined ? { kind, host } : { kind }, prefix),
+      open: (max, prefix, kind, host) => thread.lineBatch(max, prefix, kind, host),
       emit: (batch) => (batch instanceof LineBatch ? emit(batch) : Promise.reject(new RelayError(ErrorCodes.INTERNAL, `${source} emitted lines that did not come from lines.open(); a source bug.`))),
     };
     return Object.assign((records: SourceRecord[]) => emit(records), { lines });

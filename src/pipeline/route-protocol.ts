@@ -38,7 +38,7 @@ export interface RouteThreadData {
 }
 
 /** The fields the packed records share, taken from the first record. */
-export interface Shared {
+interface Shared {
   kind?: LogKind;
   host?: string;
   account?: string;
@@ -152,8 +152,9 @@ export class RecordPacker {
     if (this.#spare === undefined || ab.byteLength > this.#spare.byteLength) this.#spare = ab;
   }
 
-  /** An empty LineBatch for up to `max` lines, in the spare buffer when it is large enough. */
-  lineBatch(max: number, shared: Shared, prefix: string): LineBatch {
+  /** An empty LineBatch for up to `max` lines (LineIntake.open), in the spare buffer when it is large enough. */
+  lineBatch(max: number, prefix: string, kind: LogKind, host: string | undefined): LineBatch {
+    const shared: Shared = host !== undefined ? { kind, host } : { kind };
     return new LineBatch(max, shared, prefix, this.#buffer(8 * max + max * this.#bytesPerRecord + 4096));
   }
 

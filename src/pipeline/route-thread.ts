@@ -12,12 +12,12 @@
  * in it are refused (their sources read them again, same ids) and the next batch starts a new one.
  */
 import { Worker } from 'node:worker_threads';
-import type { DeadLetter, SourceRecord } from '../event.js';
+import type { DeadLetter, LogKind, SourceRecord } from '../event.js';
 import type { RouterOptions } from '../route/router.js';
 import type { Logger } from '../ops/logger.js';
 import { RelayError, ErrorCodes } from '../errors.js';
 import { payloadViews } from './event-codec.js';
-import { LineBatch, RecordPacker, type FramingSpec, type FromRouteThread, type RouteThreadData, type Shared, type ToRouteThread } from './route-protocol.js';
+import { LineBatch, RecordPacker, type FramingSpec, type FromRouteThread, type RouteThreadData, type ToRouteThread } from './route-protocol.js';
 
 /** Loading the thread's modules takes tens of milliseconds; beyond this it is stuck. */
 const START_TIMEOUT_MS = 30_000;
@@ -119,8 +119,8 @@ export class RouteThread {
   }
 
   /** An empty batch of lines as bytes for encode() or frame(), up to `max` lines of one file (`prefix`: its position prefix). */
-  lineBatch(max: number, shared: Shared, prefix: string): LineBatch {
-    return this.#packer.lineBatch(max, shared, prefix);
+  lineBatch(max: number, prefix: string, kind: LogKind, host: string | undefined): LineBatch {
+    return this.#packer.lineBatch(max, prefix, kind, host);
   }
 
   /** Routes and encodes `records` as disk-queue payloads; batches resolve in the order they were given. */

@@ -97,7 +97,7 @@ t.test('a line batch: lines as bytes come back as the records the tailer would m
   const packer = new RecordPacker();
   const prefix = '/log/authevents.log@2049:1311:';
   const lines = ['{"a":1}', 'ünï 🔐', 'x'.repeat(20_000), '{"b":2}'];
-  const b = packer.lineBatch(lines.length, { kind: 'authproxy', host: 'proxy1' }, prefix);
+  const b = packer.lineBatch(lines.length, prefix, 'authproxy', 'proxy1');
   let off = 0;
   for (const l of lines) {
     // Each line given as a slice of a larger buffer, as the tailer's chunk buffer does.
@@ -122,7 +122,7 @@ t.test('a line batch: lines as bytes come back as the records the tailer would m
     }),
   );
   packer.recycle(packed.buf);
-  t.equal(packer.lineBatch(2, { kind: 'authproxy' }, prefix).packed().buf, packed.buf, 'the buffer given back holds the next batch');
+  t.equal(packer.lineBatch(2, prefix, 'authproxy', undefined).packed().buf, packed.buf, 'the buffer given back holds the next batch');
 });
 
 t.test('a batch routed on the thread gives the main thread\'s payloads and dead letters, byte for byte', async (t) => {
