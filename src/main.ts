@@ -10,9 +10,14 @@
 //   threshold and keeping freed ones in the arena (~2 MB at full speed, more while catching up).
 // V8 reads them only at start (v8.setFlagsFromString is too late), hence the shebang; the systemd
 // unit repeats the heap flags in NODE_OPTIONS (which refuses --liftoff-only). `env -S`: coreutils ≥ 8.30.
-import { main } from './cli/index.js';
+import { startConfigEarly } from './cli/early-config.js';
 
-main(process.argv.slice(2)).then(
+const argv = process.argv.slice(2);
+// The config thread boots while the CLI's modules load (cli/early-config.ts).
+const early = startConfigEarly(argv);
+const { main } = await import('./cli/index.js');
+
+main(argv, undefined, early).then(
   (code) => {
     process.exitCode = code;
   },

@@ -26,6 +26,9 @@ Options:
 Exit codes: 0 ok, 1 not everything was delivered / a probe failed, 2 configuration error.
 `;
 
+/** Every command; each one reads the config. */
+export const COMMANDS = ['run', 'check-config', 'replay', 'test-destination', 'backfill'] as const;
+
 const options = {
   config: { type: 'string', short: 'c', default: DEFAULT_CONFIG_PATH },
   type: { type: 'string', short: 't' },

@@ -15,11 +15,12 @@ export const stdio: Io = {
 
 /**
  * Loads the config or prints every problem; `undefined` means exit 2. On a thread of its own, so
- * that the validator is not resident in the running relay (config/load-thread.ts).
+ * that the validator is not resident in the running relay (config/load-thread.ts). `started`: that
+ * same read of `file`, already running (cli/early-config.ts).
  */
-export async function loadOrReport(file: string, io: Io): Promise<LoadedConfig | undefined> {
+export async function loadOrReport(file: string, io: Io, started?: Promise<LoadedConfig>): Promise<LoadedConfig | undefined> {
   try {
-    const loaded = await loadConfigOffThread(file);
+    const loaded = await (started ?? loadConfigOffThread(file));
     for (const w of loaded.warnings) io.err(`warning: ${w}`);
     return loaded;
   } catch (err: unknown) {

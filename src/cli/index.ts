@@ -1,4 +1,5 @@
-import { parseCliArgs, HELP } from './args.js';
+import { parseCliArgs, HELP, COMMANDS } from './args.js';
+import type { EarlyConfig } from './early-config.js';
 import { stdio, loadOrReport, loggerFor, type Io } from './context.js';
 import { LOG_KINDS, type LogKind } from '../event.js';
 import { VERSION } from '../version.js';
@@ -14,8 +15,11 @@ function timeoutArg(v: string | undefined, def: number): number | undefined {
   return Number.isInteger(n) && n > 0 ? n : undefined;
 }
 
-/** The CLI as a function: argv in, exit code out (0 ok, 1 not delivered/failed, 2 usage or config error). */
-export async function main(argv: string[], io: Io = stdio): Promise<number> {
+/**
+ * The CLI as a function: argv in, exit code out (0 ok, 1 not delivered/failed, 2 usage or config error).
+ * `early`: the config read main.ts started for the same argv (early-config.ts).
+ */
+export async function main(argv: string[], io: Io = stdio, early?: EarlyConfig): Promise<number> {
   let args;
   try {
     args = parseCliArgs(argv);
@@ -33,9 +37,8 @@ export async function main(argv: string[], io: Io = stdio): Promise<number> {
     io.out(HELP);
     return command === undefined && !values.help ? 2 : 0;
   }
-  const known = ['run', 'check-config', 'replay', 'test-destination', 'backfill'];
-  if (!known.includes(command)) {
-    io.err(`Unknown command "${command}". Commands: ${known.join(', ')}.`);
+  if (!(COMMANDS as readonly string[]).includes(command)) {
+    io.err(`Unknown command "${command}". Commands: ${COMMANDS.join(', ')}.`);
     return 2;
   }
   if (values.type !== undefined && !isKind(values.type)) {
@@ -45,7 +48,7 @@ export async function main(argv: string[], io: Io = stdio): Promise<number> {
   // `run` loads its modules on this thread while the config is validated on its own (start-up time).
   const runModule = command === 'run' ? import('./run.js') : undefined;
   runModule?.catch(() => undefined);
-  const loaded = await loadOrReport(values.config, io);
+  const loaded = await loadOrReport(values.config, io, early?.file === values.config ? early.loaded : undefined);
   if (loaded === undefined) return 2;
   // Each command's modules load when it runs (start-up time and memory of the long-running `run`).
   if (command === 'check-config') return (await import('./check.js')).describeConfig(loaded, io);

@@ -3,15 +3,21 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../../src/cli/index.js';
+import { startConfigEarly } from '../../src/cli/early-config.js';
+import { loadConfigOffThread } from '../../src/config/load-thread.js';
 import { VERSION } from '../../src/version.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'duo-relay-cli-'));
 
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+async function cliWith(early: Parameters<typeof main>[2], argv: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = '';
   let err = '';
-  const code = await main(argv, { out: (l) => (out += `${l}\n`), err: (l) => (err += `${l}\n`) });
+  const code = await main(argv, { out: (l) => (out += `${l}\n`), err: (l) => (err += `${l}\n`) }, early);
   return { code, out, err };
+}
+
+function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  return cliWith(undefined, argv);
 }
 
 t.test('--version and --help', async (t) => {
@@ -75,4 +81,32 @@ t.test('backfill needs --since and a duo-api source', async (t) => {
   const b = await cli('backfill', '--config', good, '--since', '1d');
   t.equal(b.code, 2);
   t.match(b.err, /no duo-api source/);
+});
+
+t.test('the config read main.ts starts early is the one main() uses, for the same file only', async (t) => {
+  for (const argv of [[], ['--help'], ['-v'], ['frobnicate'], ['run', '--bogus'], ['check-config', '--version']]) {
+    t.equal(startConfigEarly(argv), undefined, `nothing started for ${JSON.stringify(argv)}`);
+  }
+  const good = join(dir, 'early.yaml');
+  writeFileSync(good, `state_dir: ${dir}\nsources:\n  - type: authproxy\n    path: /var/log/early.log\ndestinations:\n  - type: syslog\n    host: 127.0.0.1\n    port: 6514\n`);
+  const early = startConfigEarly(['check-config', '--config', good]);
+  t.equal(early?.file, good);
+  t.same((await early?.loaded)?.config, (await loadConfigOffThread(good)).config, 'the same config as a read started later');
+
+  // A stand-in result for the same path proves main() takes it instead of reading the file again.
+  const other = join(dir, 'early-other.yaml');
+  writeFileSync(other, `state_dir: ${dir}\nsources:\n  - type: authproxy\n    path: /var/log/other.log\ndestinations:\n  - type: stdout\n`);
+  const stand = { file: good, loaded: loadConfigOffThread(other) };
+  const used = await cliWith(stand, ['check-config', '--config', good]);
+  t.equal(used.code, 0, used.err);
+  t.match(used.out, /source\s+authproxy \/var\/log\/other\.log/, 'the early result was used');
+  const ignored = await cliWith({ file: other, loaded: stand.loaded }, ['check-config', '--config', good]);
+  t.match(ignored.out, /source\s+authproxy \/var\/log\/early\.log/, 'an early read of another file is ignored');
+
+  // Its failure is reported like any config error.
+  const bad = join(dir, 'early-bad.yaml');
+  writeFileSync(bad, 'sources:\n  - type: authproxy\n    start_at: middle\ndestinations:\n  - type: stdout\n');
+  const failed = await cliWith(startConfigEarly(['run', '--config', bad]), ['run', '--config', bad]);
+  t.equal(failed.code, 2);
+  t.match(failed.err, /sources\.0\.start_at: /);
 });
