@@ -12,6 +12,12 @@
 // unit repeats the heap flags in NODE_OPTIONS (which refuses --liftoff-only). `env -S`: coreutils ≥ 8.30.
 import { startConfigEarly } from './cli/early-config.js';
 
+// A reader that stops early (`duo-relay check-config | head`) closes the pipe: that is no crash. The
+// stdout destination still gets the error in its write callback and reports what was not delivered.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code !== 'EPIPE') throw err;
+});
+
 const argv = process.argv.slice(2);
 // The config thread boots while the CLI's modules load (cli/early-config.ts).
 const early = startConfigEarly(argv);

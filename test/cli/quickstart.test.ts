@@ -3,7 +3,7 @@
  * handling of bad input, run as the real CLI in a child process (dist/, built by `npm test`).
  */
 import t from 'tap';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -68,4 +68,17 @@ t.test('--version and a config error from the real binary', async (t) => {
   t.equal(c.code, 2);
   t.match(c.stderr, /destinations\.0\.host: /);
   t.match(c.stderr, /destinations\.0\.port: /);
+});
+
+t.test('a reader that closes stdout early (check-config | head) ends the CLI quietly, not with a stack trace', async (t) => {
+  const cfg = join(dir, 'pipe.yaml');
+  writeFileSync(cfg, `state_dir: ${join(dir, 'pipe-state')}\nsources:\n  - type: authproxy\n    path: /var/log/x.log\ndestinations:\n  - type: stdout\n`);
+  const child = spawn(process.execPath, [main, 'check-config', '--config', cfg], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  // The read end is gone before the first line is written: every write meets EPIPE.
+  child.stdout.destroy();
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+  t.equal(code, 0, stderr);
+  t.notMatch(stderr, /EPIPE|Unhandled|Error/);
 });
