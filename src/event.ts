@@ -39,6 +39,12 @@ export interface SourceRecord {
   position: string;
   /** MSP child account id, when the poller collected it for a child account. */
   account?: string;
+  /**
+   * contentHash(text) (route/event-id.ts), when whoever had the text's bytes computed it already
+   * (the tailer's lines, hashed on the main thread while the route thread is the busy one). Never
+   * set together with `account` (whose hash covers the account too).
+   */
+  contentHash?: string;
 }
 
 /** A routed event: tagged, flattened, with a stable id. Serialisable as JSON (the disk queue stores it). */

@@ -17,6 +17,7 @@ import type { RouterOptions } from '../route/router.js';
 import type { FormatOptions } from '../config/schema.js';
 import type { Framing } from '../destinations/frame.js';
 import { isWellFormed } from '../formats/utf8.js';
+import { CONTENT_HASH_CHARS, contentHashOfBytes } from '../route/event-id.js';
 
 /** How the thread formats and frames for one destination (the same as the destination would itself). */
 export interface FramingSpec {
@@ -62,6 +63,11 @@ export interface PackedRecords {
   head?: number;
   /** A LineBatch's positions: record i's is prefix + offsets[i] (its position bytes are empty). */
   positions?: { prefix: string; offsets: Float64Array };
+  /**
+   * A LineBatch's content hashes: byte offset of CONTENT_HASH_CHARS ASCII bytes per record
+   * (SourceRecord.contentHash); a record whose first byte there is 0 has none.
+   */
+  hashes?: number;
 }
 
 export type ToRouteThread =
@@ -155,7 +161,7 @@ export class RecordPacker {
   /** An empty LineBatch for up to `max` lines (LineIntake.open), in the spare buffer when it is large enough. */
   lineBatch(max: number, prefix: string, kind: LogKind, host: string | undefined): LineBatch {
     const shared: Shared = host !== undefined ? { kind, host } : { kind };
-    return new LineBatch(max, shared, prefix, this.#buffer(8 * max + max * this.#bytesPerRecord + 4096));
+    return new LineBatch(max, shared, prefix, this.#buffer(LineBatch.headBytes(max) + max * this.#bytesPerRecord + 4096));
   }
 
   /** The spare when it is large enough, else a new buffer. */
@@ -175,6 +181,10 @@ export class RecordPacker {
  * the main thread never decodes them; the thread does, once, when it routes each line). The same
  * packed form as RecordPacker's, with the position bytes left empty: a record's position is the
  * file's prefix and the line's byte offset, kept apart.
+ *
+ * Each line's content hash (its event id) is computed here, from the bytes: the route thread is the
+ * relay's busy thread at full speed and the main thread mostly waits (SHA-256 was an eighth of the
+ * route thread's time; 1M-line runs +13–25 % with it moved, A/B pairs, same peak RSS).
  */
 export class LineBatch {
   readonly #max: number;
@@ -193,7 +203,12 @@ export class LineBatch {
     this.#offsets = new Float64Array(max);
     this.#buf = buf;
     this.#ends = new Int32Array(buf.buffer, 0, 2 * max);
-    this.#off = 8 * max;
+    this.#off = LineBatch.headBytes(max);
+  }
+
+  /** Bytes before the lines: the Int32 ends, then the content hashes. */
+  static headBytes(max: number): number {
+    return (8 + CONTENT_HASH_CHARS) * max;
   }
 
   /** Lines taken. */
@@ -203,7 +218,7 @@ export class LineBatch {
 
   /** Bytes of the lines taken. */
   get bytes(): number {
-    return this.#off - 8 * this.#max;
+    return this.#off - LineBatch.headBytes(this.#max);
   }
 
   /** Appends bytes [s, e) of `src` as one line read at file offset `start` (at most `max` lines). */
@@ -213,7 +228,12 @@ export class LineBatch {
     const off = this.#off;
     const end = off + (e - s);
     if (end > this.#buf.length) this.#grow(end);
-    this.#buf.set(src.subarray(s, e), off);
+    const line = src.subarray(s, e);
+    this.#buf.set(line, off);
+    const at = 8 * this.#max + CONTENT_HASH_CHARS * i;
+    const h = contentHashOfBytes(line);
+    if (h !== undefined) this.#buf.write(h, at, CONTENT_HASH_CHARS, 'latin1');
+    else this.#buf[at] = 0;
     this.#ends[2 * i] = off;
     this.#ends[2 * i + 1] = end;
     this.#offsets[i] = start;
@@ -224,7 +244,8 @@ export class LineBatch {
   /** The packed batch (its buffer is transferred; the batch is not used after this). */
   packed(): PackedRecords {
     const n = this.#n;
-    return { buf: this.#buf.buffer as ArrayBuffer, count: n, shared: this.#shared, others: {}, head: 8 * this.#max, positions: { prefix: this.#prefix, offsets: this.#offsets.subarray(0, n) } };
+    const max = this.#max;
+    return { buf: this.#buf.buffer as ArrayBuffer, count: n, shared: this.#shared, others: {}, head: LineBatch.headBytes(max), positions: { prefix: this.#prefix, offsets: this.#offsets.subarray(0, n) }, hashes: 8 * max };
   }
 
   #grow(need: number): void {
@@ -279,6 +300,8 @@ export class RecordUnpacker {
       r.text = this.#buf.toString('utf8', pe, te);
       this.#at = te;
     }
+    const h = p.hashes;
+    if (h !== undefined && this.#buf[h + CONTENT_HASH_CHARS * i] !== 0) r.contentHash = this.#buf.toString('latin1', h + CONTENT_HASH_CHARS * i, h + CONTENT_HASH_CHARS * (i + 1));
     return r;
   }
 }

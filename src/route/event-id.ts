@@ -16,6 +16,7 @@
  * Same input ⇒ same id; no clock, counter or position goes in.
  */
 import { hash } from 'node:crypto';
+import { isUtf8 } from 'node:buffer';
 import type { JsonObject, LogKind } from '../event.js';
 
 /** The field holding Duo's own event id, per kind. */
@@ -38,17 +39,33 @@ function isPrintableId(s: string): boolean {
   return true;
 }
 
+/** Length of a content hash: 32 hex digits. */
+export const CONTENT_HASH_CHARS = 32;
+
 /** 32 hex digits (128 bits) of SHA-256 over `account + "\n"` (when set) and the raw text. */
 export function contentHash(raw: string, account?: string): string {
   // One-shot hash: no Hash object or digest Buffer per event (a third cheaper than createHash here).
-  return hash('sha256', account !== undefined ? account + '\n' + raw : raw, 'hex').slice(0, 32);
+  return hash('sha256', account !== undefined ? account + '\n' + raw : raw, 'hex').slice(0, CONTENT_HASH_CHARS);
 }
 
-export function eventId(kind: LogKind, record: JsonObject, raw: string, account?: string): string {
+/**
+ * contentHash(text) of the text these bytes decode to, without decoding them, when that is the same
+ * thing: valid UTF-8 decodes to a string whose UTF-8 is the bytes again. Undefined otherwise (the
+ * decoder puts U+FFFD for invalid sequences, so only the text's own hash is the id).
+ */
+export function contentHashOfBytes(bytes: Uint8Array): string | undefined {
+  return isUtf8(bytes) ? hash('sha256', bytes, 'hex').slice(0, CONTENT_HASH_CHARS) : undefined;
+}
+
+/**
+ * The event's id. `rawHash`: contentHash(raw, account) when the caller already has it (the tailer's
+ * lines are hashed from their bytes on the main thread; SourceRecord.contentHash).
+ */
+export function eventId(kind: LogKind, record: JsonObject, raw: string, account?: string, rawHash?: string): string {
   const field = ID_FIELDS[kind];
   if (field !== undefined) {
     const v = record[field];
     if (typeof v === 'string' && isPrintableId(v)) return v;
   }
-  return contentHash(raw, account);
+  return rawHash ?? contentHash(raw, account);
 }

@@ -87,10 +87,15 @@ function unrecognised(record: JsonObject): string {
  * need no field (tag.ts, event-id.ts), and the event makes its time, severity, JSON text and
  * fields from the matched tokens (proxy-fast.ts).
  */
+/** The record's precomputed hash of its text, when it may stand for contentHash(text, account). */
+function knownHash(rec: SourceRecord): string | undefined {
+  return rec.account === undefined ? rec.contentHash : undefined;
+}
+
 function routeProxyFast(rec: SourceRecord, text: string, host: string, tags: TagTable, fast: ProxyFastPath): RouteResult | undefined {
   const match = fast.match(text);
   if (match === undefined) return undefined;
-  const event = new FastProxyEvent(match, tagFromTable(tags, 'authproxy', NO_FIELDS), host, eventId('authproxy', NO_FIELDS, text, rec.account), text);
+  const event = new FastProxyEvent(match, tagFromTable(tags, 'authproxy', NO_FIELDS), host, eventId('authproxy', NO_FIELDS, text, rec.account, knownHash(rec)), text);
   if (rec.account !== undefined) event.account = rec.account;
   return { ok: true, event };
 }
@@ -141,7 +146,7 @@ function routeOne(rec: SourceRecord, tags: TagTable, defaultHost: string | undef
     msgid: kind,
     host: rec.host ?? (typeof recordHost === 'string' && recordHost !== '' ? recordHost : defaultHost),
     time: eventTime(record),
-    id: eventId(kind, record, raw, rec.account),
+    id: eventId(kind, record, raw, rec.account, raw === rec.text ? knownHash(rec) : undefined),
     fields: kind === 'authproxy' ? flattenProxy(record) : flattenCloud(record),
     raw,
   };

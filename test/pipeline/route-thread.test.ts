@@ -16,6 +16,7 @@ import { packRecords, RecordPacker, RecordUnpacker } from '../../src/pipeline/ro
 import { RouteThread, type EncodedBatch } from '../../src/pipeline/route-thread.js';
 import { PayloadBatch } from '../../src/pipeline/event-codec.js';
 import { createRouter } from '../../src/route/router.js';
+import { contentHash } from '../../src/route/event-id.js';
 import { QueuedHandoff } from '../../src/pipeline/queued.js';
 import { Metrics } from '../../src/ops/metrics.js';
 import { FakeDestination, capture, openQueue, sleep, tmp, type Teardown } from './fakes.js';
@@ -93,15 +94,15 @@ t.test('a packer reuses the buffer it is given back, and grows one that is too s
   t.same(back, big, 'and every record came back whole');
 });
 
-t.test('a line batch: lines as bytes come back as the records the tailer would make; it grows, and refuses a line past its size', async (t) => {
+t.test('a line batch: lines as bytes come back as the records the tailer would make, each with its content hash; it grows, and refuses a line past its size', async (t) => {
   const packer = new RecordPacker();
   const prefix = '/log/authevents.log@2049:1311:';
-  const lines = ['{"a":1}', 'ünï 🔐', 'x'.repeat(20_000), '{"b":2}'];
+  const lines = ['{"a":1}', 'ünï 🔐', 'x'.repeat(20_000), '{"b":2}', 'bad \xff utf-8'];
   const b = packer.lineBatch(lines.length, prefix, 'authproxy', 'proxy1');
   let off = 0;
   for (const l of lines) {
     // Each line given as a slice of a larger buffer, as the tailer's chunk buffer does.
-    const bytes = Buffer.from(`##${l}\r\n`);
+    const bytes = l.startsWith('bad ') ? Buffer.concat([Buffer.from('##bad '), Buffer.from([0xff]), Buffer.from(' utf-8\r\n')]) : Buffer.from(`##${l}\r\n`);
     b.pushBytes(bytes, 2, bytes.length - 2, off);
     off += bytes.length;
   }
@@ -116,8 +117,11 @@ t.test('a line batch: lines as bytes come back as the records the tailer would m
   t.strictSame(
     back,
     lines.map((l) => {
-      const r = { position: `${prefix}${at}`, kind: 'authproxy', host: 'proxy1', text: l };
-      at += Buffer.byteLength(l) + 4;
+      const valid = !l.startsWith('bad ');
+      const text = valid ? l : 'bad \ufffd utf-8';
+      // Invalid UTF-8 decodes to U+FFFD: only the text's own hash is its id, so none is sent.
+      const r = { position: `${prefix}${at}`, kind: 'authproxy', host: 'proxy1', text, ...(valid ? { contentHash: contentHash(l) } : {}) };
+      at += (valid ? Buffer.byteLength(l) : 11) + 4;
       return r;
     }),
   );

@@ -1,6 +1,7 @@
 import t from 'tap';
+import fc from 'fast-check';
 import { createHash } from 'node:crypto';
-import { contentHash, eventId } from '../../src/route/event-id.js';
+import { contentHash, contentHashOfBytes, eventId } from '../../src/route/event-id.js';
 
 t.test("Duo's own ids", async (t) => {
   t.equal(eventId('authentication', { txid: '5a845249-1cb8-476f-a620-cfe31464d417' }, '{}'), '5a845249-1cb8-476f-a620-cfe31464d417');
@@ -31,4 +32,29 @@ t.test('stable, and the MSP account is part of the hash', async (t) => {
   t.not(eventId('telephony', {}, raw, 'ACC1'), eventId('telephony', {}, raw, 'ACC2'));
   t.equal(eventId('telephony', {}, raw, 'ACC1'), eventId('telephony', {}, raw, 'ACC1'));
   t.equal(eventId('authentication', { txid: 't' }, raw, 'ACC1'), 't', 'natural ids are globally unique: no account');
+});
+
+t.test('contentHashOfBytes: the hash of the text the bytes decode to, or none when decoding changes them (property)', async (t) => {
+  const bytesArb = fc.oneof(
+    fc.string({ unit: 'grapheme', maxLength: 60 }).map((s) => Buffer.from(s)),
+    fc.uint8Array({ maxLength: 60 }).map((a) => Buffer.from(a)),
+    fc.constant(Buffer.from([0xed, 0xa0, 0x80])), // an encoded lone surrogate: not UTF-8
+    fc.constant(Buffer.from([0xef, 0xbb, 0xbf, 0x7b, 0x7d])), // a BOM and {}: valid, kept
+  );
+  fc.assert(
+    fc.property(bytesArb, (b) => {
+      const text = b.toString('utf8');
+      const h = contentHashOfBytes(b);
+      if (h !== undefined) t.equal(h, contentHash(text));
+      // None exactly when the bytes are not what their text encodes to (invalid sequences became U+FFFD).
+      t.equal(h === undefined, !Buffer.from(text).equals(b));
+    }),
+    { numRuns: 500 },
+  );
+});
+
+t.test('a hash known beforehand stands in for the content hash only', async (t) => {
+  const raw = '{"msg":"x"}';
+  t.equal(eventId('authproxy', {}, raw, undefined, 'f'.repeat(32)), 'f'.repeat(32), 'taken instead of hashing again');
+  t.equal(eventId('authentication', { txid: 't-1' }, raw, undefined, 'f'.repeat(32)), 't-1', "Duo's own id still wins");
 });

@@ -258,3 +258,24 @@ t.test('property: arbitrary JSON values never throw, as text or as record, and i
   );
   t.pass('held');
 });
+
+t.test("a record's precomputed content hash is its id (fast lane and normal path), unless an account is part of the hash", async (t) => {
+  const router = createRouter();
+  const given = 'c'.repeat(32);
+  // The fast lane takes flat proxy lines; a nested array sends a line down the normal path.
+  const fast = '{"timestamp":"2024-05-14T09:30:00.123456Z","msg":"ok","status":"Allow","log_namespace":"duoauthproxy.lib.log"}';
+  const normal = '{"timestamp":"2024-05-14T09:30:00.123456Z","msg":"ok","list":[1,[2]],"log_namespace":"duoauthproxy.lib.log"}';
+  for (const text of [fast, normal]) {
+    const base: SourceRecord = { text, position: 'f@1:2:0', kind: 'authproxy', host: 'proxy1' };
+    const own = router.route(base);
+    const withHash = router.route({ ...base, contentHash: given });
+    const withAccount = router.route({ ...base, contentHash: given, account: 'ACC1' });
+    const accountOnly = router.route({ ...base, account: 'ACC1' });
+    t.ok(own.ok && withHash.ok && withAccount.ok && accountOnly.ok);
+    if (!own.ok || !withHash.ok || !withAccount.ok || !accountOnly.ok) return;
+    t.equal(withHash.event.id, given, 'the given hash is taken, not computed again');
+    t.not(own.event.id, given);
+    t.equal(withAccount.event.id, accountOnly.event.id, 'with an account the hash covers it too: computed');
+    t.not(withAccount.event.id, given);
+  }
+});

@@ -3,6 +3,7 @@ import t from 'tap';
 import fc from 'fast-check';
 import { open, writeFile } from 'node:fs/promises';
 import { LineBatch, RecordPacker, RecordUnpacker } from '../../../src/pipeline/route-protocol.js';
+import { contentHash } from '../../../src/route/event-id.js';
 import { join } from 'node:path';
 import type { SourceRecord } from '../../../src/event.js';
 import { LineReader, PREVIEW_BYTES } from '../../../src/sources/authproxy/line-reader.js';
@@ -225,6 +226,13 @@ t.test('property: lines as bytes (a LineBatch, decoded as the route thread does)
       await writeFile(p, body);
       const text = await readAs(false, chunk, batch, maxLine, tail);
       const bytes = await readAs(true, chunk, batch, maxLine, tail);
+      // The bytes path also hashes each line (SourceRecord.contentHash): the text's own hash, and
+      // present for every line that had valid UTF-8 (a text without U+FFFD had).
+      for (const r of bytes.records) {
+        if (r.contentHash !== undefined) t.equal(r.contentHash, contentHash(r.text ?? ''));
+        else if (!(r.text ?? '').includes('\ufffd')) t.fail(`no content hash for a valid line: ${JSON.stringify(r.text)}`);
+        delete r.contentHash;
+      }
       t.strictSame(bytes.records, text.records);
       t.same(bytes.oversize, text.oversize);
       t.equal(bytes.end, text.end);

@@ -339,7 +339,7 @@ t.test('lines as bytes (the route thread decodes them) and as records (no route 
     Buffer.from(`${JSON.stringify({ msg: 'ünïcödé 🔐 日本', seq: 3 })}\n`),
     Buffer.from(`${line(4, 3000)}\n${line(5)}\n`),
   ];
-  const results: { records: SourceRecord[]; dead: string[]; offset: number; bytes: number }[] = [];
+  const results: { records: SourceRecord[]; dead: string[]; offset: number; bytes: number; hashes: number; badHashes: number }[] = [];
   for (const text of [false, true]) {
     const rig = await makeRig(t, { text, extra: { max_line_bytes: 2048, partial_line_flush_ms: 200, batch_lines: 2 } });
     await writeFile(rig.log, '');
@@ -355,11 +355,16 @@ t.test('lines as bytes (the route thread decodes them) and as records (no route 
       dead: rig.dead.map((d) => d.position.replace(/^.*@\d+:\d+:/, '')),
       offset: (JSON.parse(await readFile(checkpointPath(rig.stateDir, 'authproxy'), 'utf8')) as { files: { offset: number }[] }).files.reduce((a, f) => a + f.offset, 0),
       bytes: rig.recorder.byteBatches,
+      hashes: rig.recorder.hashesChecked,
+      badHashes: rig.recorder.hashMismatches,
     });
   }
   const [bytes, records] = results as [(typeof results)[0], (typeof results)[0]];
   t.ok(bytes.bytes > 0, 'the tailer handed its lines over as bytes when the pipeline takes them');
   t.equal(records.bytes, 0, 'and as records when it does not');
+  // Every line but the invalid UTF-8 one carries its text's content hash (the event id the route thread takes).
+  t.equal(bytes.hashes, 5, 'content hashes computed from the bytes');
+  t.equal(bytes.badHashes, 0, 'each equal to the hash of the decoded text');
   t.strictSame(seqs(bytes.records.map((r) => r.text ?? '')), [0, 1, 2, 3, 5, 6]);
   t.ok(bytes.records.some((r) => r.text?.includes('\ufffd')), 'invalid UTF-8 became U+FFFD');
   t.strictSame(bytes.records, records.records, 'same records: text, position, kind, host');
