@@ -158,10 +158,13 @@ export class RecordPacker {
     if (this.#spare === undefined || ab.byteLength > this.#spare.byteLength) this.#spare = ab;
   }
 
-  /** An empty LineBatch for up to `max` lines (LineIntake.open), in the spare buffer when it is large enough. */
-  lineBatch(max: number, prefix: string, kind: LogKind, host: string | undefined): LineBatch {
+  /**
+   * An empty LineBatch for up to `max` lines (LineIntake.open), in the spare buffer when it is large
+   * enough. `hash`: the batch computes each line's content hash (LineBatch).
+   */
+  lineBatch(max: number, prefix: string, kind: LogKind, host: string | undefined, hash = false): LineBatch {
     const shared: Shared = host !== undefined ? { kind, host } : { kind };
-    return new LineBatch(max, shared, prefix, this.#buffer(LineBatch.headBytes(max) + max * this.#bytesPerRecord + 4096));
+    return new LineBatch(max, shared, prefix, this.#buffer(LineBatch.headBytes(max, hash) + max * this.#bytesPerRecord + 4096), hash);
   }
 
   /** The spare when it is large enough, else a new buffer. */
@@ -182,9 +185,11 @@ export class RecordPacker {
  * packed form as RecordPacker's, with the position bytes left empty: a record's position is the
  * file's prefix and the line's byte offset, kept apart.
  *
- * Each line's content hash (its event id) is computed here, from the bytes: the route thread is the
- * relay's busy thread at full speed and the main thread mostly waits (SHA-256 was an eighth of the
- * route thread's time; 1M-line runs +13–25 % with it moved, A/B pairs, same peak RSS).
+ * With `hash`, each line's content hash (its event id) is computed here, from the bytes, so that
+ * the thread need not: without the disk queue the route thread is the relay's busy thread and the
+ * main thread mostly waits (SHA-256 was an eighth of the route thread's time; 1M-line runs +6–35 %
+ * with it moved, A/B pairs, same peak RSS). With the queue the main thread is the busy one (2 %
+ * slower with it moved), so the thread keeps hashing there.
  */
 export class LineBatch {
   readonly #max: number;
@@ -193,22 +198,24 @@ export class LineBatch {
   readonly #offsets: Float64Array;
   #buf: Buffer;
   #ends: Int32Array;
+  readonly #hash: boolean;
   #off: number;
   #n = 0;
 
-  constructor(max: number, shared: Shared, prefix: string, buf: Buffer) {
+  constructor(max: number, shared: Shared, prefix: string, buf: Buffer, hash = false) {
     this.#max = max;
     this.#shared = shared;
     this.#prefix = prefix;
     this.#offsets = new Float64Array(max);
     this.#buf = buf;
+    this.#hash = hash;
     this.#ends = new Int32Array(buf.buffer, 0, 2 * max);
-    this.#off = LineBatch.headBytes(max);
+    this.#off = LineBatch.headBytes(max, hash);
   }
 
-  /** Bytes before the lines: the Int32 ends, then the content hashes. */
-  static headBytes(max: number): number {
-    return (8 + CONTENT_HASH_CHARS) * max;
+  /** Bytes before the lines: the Int32 ends, then (`hash`) the content hashes. */
+  static headBytes(max: number, hash: boolean): number {
+    return (hash ? 8 + CONTENT_HASH_CHARS : 8) * max;
   }
 
   /** Lines taken. */
@@ -218,7 +225,7 @@ export class LineBatch {
 
   /** Bytes of the lines taken. */
   get bytes(): number {
-    return this.#off - LineBatch.headBytes(this.#max);
+    return this.#off - LineBatch.headBytes(this.#max, this.#hash);
   }
 
   /** Appends bytes [s, e) of `src` as one line read at file offset `start` (at most `max` lines). */
@@ -230,10 +237,12 @@ export class LineBatch {
     if (end > this.#buf.length) this.#grow(end);
     const line = src.subarray(s, e);
     this.#buf.set(line, off);
-    const at = 8 * this.#max + CONTENT_HASH_CHARS * i;
-    const h = contentHashOfBytes(line);
-    if (h !== undefined) this.#buf.write(h, at, CONTENT_HASH_CHARS, 'latin1');
-    else this.#buf[at] = 0;
+    if (this.#hash) {
+      const at = 8 * this.#max + CONTENT_HASH_CHARS * i;
+      const h = contentHashOfBytes(line);
+      if (h !== undefined) this.#buf.write(h, at, CONTENT_HASH_CHARS, 'latin1');
+      else this.#buf[at] = 0;
+    }
     this.#ends[2 * i] = off;
     this.#ends[2 * i + 1] = end;
     this.#offsets[i] = start;
@@ -245,7 +254,9 @@ export class LineBatch {
   packed(): PackedRecords {
     const n = this.#n;
     const max = this.#max;
-    return { buf: this.#buf.buffer as ArrayBuffer, count: n, shared: this.#shared, others: {}, head: LineBatch.headBytes(max), positions: { prefix: this.#prefix, offsets: this.#offsets.subarray(0, n) }, hashes: 8 * max };
+    const p: PackedRecords = { buf: this.#buf.buffer as ArrayBuffer, count: n, shared: this.#shared, others: {}, head: LineBatch.headBytes(max, this.#hash), positions: { prefix: this.#prefix, offsets: this.#offsets.subarray(0, n) } };
+    if (this.#hash) p.hashes = 8 * max;
+    return p;
   }
 
   #grow(need: number): void {

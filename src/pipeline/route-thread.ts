@@ -118,9 +118,13 @@ export class RouteThread {
     return this.#opts.frame !== undefined;
   }
 
-  /** An empty batch of lines as bytes for encode() or frame(), up to `max` lines of one file (`prefix`: its position prefix). */
+  /**
+   * An empty batch of lines as bytes for encode() or frame(), up to `max` lines of one file
+   * (`prefix`: its position prefix). When the thread frames (no disk queue) it is the busy thread,
+   * and the batch hashes its lines on this one (LineBatch).
+   */
   lineBatch(max: number, prefix: string, kind: LogKind, host: string | undefined): LineBatch {
-    return this.#packer.lineBatch(max, prefix, kind, host);
+    return this.#packer.lineBatch(max, prefix, kind, host, this.frames);
   }
 
   /** Routes and encodes `records` as disk-queue payloads; batches resolve in the order they were given. */

@@ -188,3 +188,39 @@ t.test('the relay builds a framing thread only when every destination takes fram
   t.equal(await build({ queue: { enabled: false } }, [{ ...tcp, transport: 'relp' }]), undefined, 'relp: no thread');
   t.equal(await build({ route_thread: false }, [tcp]), undefined, 'route_thread: false: no thread');
 });
+
+t.test('lines as bytes: hashed on this thread when the thread frames (it is the busy one), by the thread when it encodes; the same bytes as the records', async (t) => {
+  const prefix = '/var/log/authevents.log@2049:77:';
+  const lines = [
+    Buffer.from('{"timestamp":"2024-05-14T09:30:00.123456Z","msg":"Duo Push approved","status":"Allow","log_namespace":"duoauthproxy.lib.log"}'),
+    Buffer.from('{"timestamp": "2024-05-14T09:30:01Z", "msg": "ünï 🔐", "log_level": {"name": "info"}, "list": [1, [2]]}'),
+    Buffer.concat([Buffer.from('{"timestamp":"2024-05-14T09:30:02Z","msg":"bad '), Buffer.from([0xff]), Buffer.from('","log_namespace":"duoauthproxy.lib.log"}')]),
+  ];
+  const records: SourceRecord[] = [];
+  let off = 0;
+  for (const l of lines) {
+    records.push({ position: `${prefix}${off}`, kind: 'authproxy', host: 'proxy1', text: l.toString('utf8') });
+    off += l.length + 1;
+  }
+  const fill = (rt: RouteThread): ReturnType<RouteThread['lineBatch']> => {
+    const b = rt.lineBatch(lines.length, prefix, 'authproxy', 'proxy1');
+    let at = 0;
+    for (const l of lines) {
+      b.pushBytes(l, 0, l.length, at);
+      at += l.length + 1;
+    }
+    return b;
+  };
+  const rt = frameThread(t, [SPECS[0] as FramingSpec]);
+  await rt.start();
+  const batch = fill(rt);
+  t.ok(batch.packed().hashes !== undefined, 'a framing thread: the batch carries the hashes');
+  const got = await rt.frame(fill(rt));
+  const want = framedOnMainThread(records, [SPECS[0] as FramingSpec]);
+  t.equal(got.events, 3);
+  t.equal(got.bufs[0]?.toString('latin1'), want.bufs[0]?.toString('latin1'), 'the same bytes (event ids included) as the records routed on the main thread');
+
+  const queueThread = new RouteThread({ router: ROUTER, logger: capture().logger });
+  t.teardown(() => queueThread.destroy());
+  t.equal(fill(queueThread).packed().hashes, undefined, 'an encoding thread: no hashes, the thread computes them');
+});

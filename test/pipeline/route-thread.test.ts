@@ -98,7 +98,7 @@ t.test('a line batch: lines as bytes come back as the records the tailer would m
   const packer = new RecordPacker();
   const prefix = '/log/authevents.log@2049:1311:';
   const lines = ['{"a":1}', 'ünï 🔐', 'x'.repeat(20_000), '{"b":2}', 'bad \xff utf-8'];
-  const b = packer.lineBatch(lines.length, prefix, 'authproxy', 'proxy1');
+  const b = packer.lineBatch(lines.length, prefix, 'authproxy', 'proxy1', true);
   let off = 0;
   for (const l of lines) {
     // Each line given as a slice of a larger buffer, as the tailer's chunk buffer does.
@@ -127,6 +127,10 @@ t.test('a line batch: lines as bytes come back as the records the tailer would m
   );
   packer.recycle(packed.buf);
   t.equal(packer.lineBatch(2, prefix, 'authproxy', undefined).packed().buf, packed.buf, 'the buffer given back holds the next batch');
+  const plain = packer.lineBatch(1, prefix, 'authproxy', 'proxy1');
+  plain.pushBytes(Buffer.from('{"a":1}'), 0, 7, 0);
+  const pu = new RecordUnpacker(plain.packed());
+  t.strictSame(pu.next(), { position: `${prefix}0`, kind: 'authproxy', host: 'proxy1', text: '{"a":1}' }, 'a batch opened without hashing carries no hash');
 });
 
 t.test('a batch routed on the thread gives the main thread\'s payloads and dead letters, byte for byte', async (t) => {

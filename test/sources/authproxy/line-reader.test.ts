@@ -191,7 +191,7 @@ t.test('property: lines as bytes (a LineBatch, decoded as the route thread does)
     const records: SourceRecord[] = [];
     const oversize: number[] = [];
     const reader = new LineReader(0, { maxLineBytes: maxLine, makeRecord: (text, start) => ({ position: `f@1:2:${start}`, kind: 'authproxy', host: 'h', text }), onOversize: (start) => oversize.push(start) });
-    const fresh = (): SourceRecord[] | LineBatch => (bytes ? packer.lineBatch(batch + 1, 'f@1:2:', 'authproxy', 'h') : []);
+    const fresh = (): SourceRecord[] | LineBatch => (bytes ? packer.lineBatch(batch + 1, 'f@1:2:', 'authproxy', 'h', true) : []);
     const take = (out: SourceRecord[] | LineBatch): void => {
       if (Array.isArray(out)) {
         records.push(...out);
