@@ -6,7 +6,9 @@
  * written within the window before the death is resent first on the next connection, so a peer
  * failure noticed within the window loses nothing (duplicates carry the same event id). Only a crash
  * of the relay itself inside that window can still lose those events. Memory stays bounded by
- * `maxBytes` (oldest entries leave first).
+ * `maxBytes` (oldest entries leave first), counted as the memory each entry holds: a batch framed
+ * into a buffer of its own (the frame encoder's, sized with headroom and reused) holds the whole
+ * ArrayBuffer, about a fifth more than its bytes.
  *
  * `onRelease` gets each buffer that leaves the window without being queued for a resend, so its
  * memory can be reused (frame-encoder.ts); nothing here refers to it afterwards.
@@ -15,6 +17,16 @@ interface Entry {
   buf: Buffer;
   events: number;
   at: number;
+  /** Memory it holds (heldBytes). */
+  held: number;
+}
+
+/** Smaller buffers may be slices of Node's shared pool: they count their own bytes. */
+const OWN_BUFFER_MIN = 65536;
+
+/** The memory `buf` keeps alive: its whole ArrayBuffer when it is a batch buffer of its own, else its bytes. */
+export function heldBytes(buf: Buffer): number {
+  return buf.byteOffset === 0 && buf.buffer.byteLength >= OWN_BUFFER_MIN ? buf.buffer.byteLength : buf.length;
 }
 
 export class ReplayWindow {
@@ -38,8 +50,9 @@ export class ReplayWindow {
       this.#onRelease?.(buf);
       return;
     }
-    this.#recent.push({ buf, events, at: now });
-    this.#recentBytes += buf.length;
+    const held = heldBytes(buf);
+    this.#recent.push({ buf, events, at: now, held });
+    this.#recentBytes += held;
     this.#prune(now);
   }
 
@@ -49,7 +62,7 @@ export class ReplayWindow {
     while (drop < this.#recent.length) {
       const e = this.#recent[drop] as Entry;
       if (e.at >= cutoff && this.#recentBytes <= this.#maxBytes) break;
-      this.#recentBytes -= e.buf.length;
+      this.#recentBytes -= e.held;
       this.#onRelease?.(e.buf);
       drop++;
     }

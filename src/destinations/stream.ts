@@ -30,10 +30,11 @@ const PROBE_MIN_SETTLE_MS = 200;
 /** close(): how long the peer gets to answer our close_notify/FIN. */
 const END_TIMEOUT_MS = 2000;
 /**
- * Cap on acknowledged bytes kept for a resend after a peer failure. Bytes a dying peer can still
- * hold are those in our socket send buffer and its receive buffer (Linux autotunes them up to
- * 4 MiB and 6 MiB by default); anything older reached the receiving process. 16 MiB covers both
- * with room to spare, where 64 MiB was mostly resident memory that bought nothing.
+ * Cap on the memory of acknowledged batches kept for a resend after a peer failure. Bytes a dying
+ * peer can still hold are those in our socket send buffer and its receive buffer (Linux autotunes
+ * them up to 4 MiB and 6 MiB by default); anything older reached the receiving process. 16 MiB of
+ * buffers (~13 MiB of frames: a batch buffer has headroom) covers both with room to spare, where
+ * 64 MiB was mostly resident memory that bought nothing.
  */
 const REPLAY_MAX_BYTES = 16 * 1024 * 1024;
 const EMPTY = Buffer.alloc(0);

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { ReplayWindow } from '../../src/destinations/replay-window.js';
+import { ReplayWindow, heldBytes } from '../../src/destinations/replay-window.js';
 
 const batch = (n: number, fill: number): Buffer => Buffer.alloc(n, fill);
 
@@ -41,4 +41,22 @@ t.test('no window (settle_ms 0): every buffer comes straight back', async (t) =>
   w.written(a, 1, 0);
   t.same(released, [a]);
   t.equal(w.connectionLost(1), 0);
+});
+
+t.test('the size cap counts the memory an entry holds: a batch buffer of its own whole, a small one by its bytes', async (t) => {
+  const released: Buffer[] = [];
+  const w = new ReplayWindow(300, 250_000, (b) => released.push(b));
+  // Framed batches are views from byte 0 of a larger buffer (the encoder's headroom).
+  const own = (used: number): Buffer => Buffer.from(new ArrayBuffer(100_000)).subarray(0, used);
+  t.equal(heldBytes(own(80_000)), 100_000, 'a batch buffer holds its whole ArrayBuffer');
+  const pooled = Buffer.from('a small message');
+  t.equal(heldBytes(pooled), pooled.length, 'a small (possibly pooled) buffer counts its bytes');
+  const a = own(80_000);
+  const b = own(80_000);
+  w.written(a, 1, 0);
+  w.written(b, 1, 1);
+  t.same(released, [], '2 × 100 000 held: under the cap');
+  // By bytes used, 3 × 80 000 = 240 000 would fit; the memory held, 300 000, does not.
+  w.written(own(80_000), 1, 2);
+  t.same(released, [a], 'the third puts the memory held over the cap: the oldest leaves');
 });
