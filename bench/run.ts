@@ -4,7 +4,7 @@
  * queue, the request minimum for the poller). Numbers go to stdout; targets are printed, not asserted.
  */
 import { benchFormat } from './format.js';
-import { benchPipeline } from './pipeline.js';
+import { benchPipeline, benchSizes } from './pipeline.js';
 import { benchQueue } from './queue.js';
 import { benchDuoApi } from './duo-api.js';
 
@@ -18,4 +18,4 @@ if (want('format')) {
 }
 if (want('queue')) for (const l of (await benchQueue()).lines) console.log(l);
 if (want('duo-api')) for (const l of (await benchDuoApi()).lines) console.log(l);
-if (want('pipeline')) for (const l of (await benchPipeline()).lines) console.log(l);
+if (want('pipeline')) for (const n of benchSizes()) for (const l of (await benchPipeline(n)).lines) console.log(l);

@@ -5,7 +5,7 @@
  */
 import t from 'tap';
 import { existsSync } from 'node:fs';
-import { benchPipeline } from '../../bench/pipeline.js';
+import { benchPipeline, benchSizes } from '../../bench/pipeline.js';
 
 t.test('bench/pipeline: direct, disk queue and rsyslog lines with their ratios', { timeout: 120_000 }, async (t) => {
   const lines = 3000;
@@ -21,4 +21,20 @@ t.test('bench/pipeline: direct, disk queue and rsyslog lines with their ratios',
   t.ok(out.some((l) => /queue cost: -?[\d.]+% \(-?[\d.]+%–-?[\d.]+%\) of direct throughput \(target ≤ 25%\)/.test(l)), 'queue cost printed as median and range of the rounds');
   const rsyslog = ['/usr/sbin/rsyslogd', '/sbin/rsyslogd'].some((p) => existsSync(p));
   if (rsyslog) t.ok(out.some((l) => /ratio duo-relay\(direct\)\/rsyslog: [\d.]+x \([\d.]+x–[\d.]+x\)/.test(l)), 'ratio against rsyslog printed');
+});
+
+t.test('bench/pipeline sizes: 200k and 1M lines unless BENCH_LINES names others', async (t) => {
+  const saved = process.env['BENCH_LINES'];
+  t.teardown(() => {
+    if (saved === undefined) delete process.env['BENCH_LINES'];
+    else process.env['BENCH_LINES'] = saved;
+  });
+  delete process.env['BENCH_LINES'];
+  t.same(benchSizes(), [200_000, 1_000_000]);
+  process.env['BENCH_LINES'] = '5000';
+  t.same(benchSizes(), [5000]);
+  process.env['BENCH_LINES'] = '200000, 500000';
+  t.same(benchSizes(), [200_000, 500_000]);
+  process.env['BENCH_LINES'] = '1000,lots';
+  t.throws(() => benchSizes(), /BENCH_LINES=1000,lots: give line counts/);
 });
