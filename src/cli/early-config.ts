@@ -4,7 +4,7 @@
  * The thread needs ~100 ms to boot and load the validator; the relay cannot connect to its SIEM
  * before the config is known, and a new connection's first batch waits settle_ms from then on.
  * Started from main.ts ahead of the module graph, the thread boots while that graph loads
- * (~35 ms sooner to the first connection, measured with bench/ pipeline's timeline). This module
+ * (~20–35 ms sooner to the first connection, measured by A/B start timelines). This module
  * imports only the argument parser and the thread launcher, so it adds nothing to that path.
  */
 import { COMMANDS, parseCliArgs } from './args.js';
