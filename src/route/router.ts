@@ -81,17 +81,17 @@ function unrecognised(record: JsonObject): string {
   return `${UNRECOGNISED_REASON} (keys: ${shown}${keys.length > MAX_KEYS_IN_REASON ? ', …' : ''}); replay it with --type if it is one`;
 }
 
+/** The record's precomputed hash of its text, when it may stand for contentHash(text, account). */
+function knownHash(rec: SourceRecord): string | undefined {
+  return rec.account === undefined ? rec.contentHash : undefined;
+}
+
 /**
  * A proxy line from the tailer (kind and host known, text only) through the fast lane; undefined
  * when the lane does not take it. Same event as routeOne would build: for authproxy the tag and id
  * need no field (tag.ts, event-id.ts), and the event makes its time, severity, JSON text and
  * fields from the matched tokens (proxy-fast.ts).
  */
-/** The record's precomputed hash of its text, when it may stand for contentHash(text, account). */
-function knownHash(rec: SourceRecord): string | undefined {
-  return rec.account === undefined ? rec.contentHash : undefined;
-}
-
 function routeProxyFast(rec: SourceRecord, text: string, host: string, tags: TagTable, fast: ProxyFastPath): RouteResult | undefined {
   const match = fast.match(text);
   if (match === undefined) return undefined;

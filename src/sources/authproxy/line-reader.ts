@@ -122,8 +122,7 @@ export class LineReader {
       return;
     }
     if (!Array.isArray(out)) {
-      const e = trimCr(buf, s, nl);
-      if (e > s) out.pushBytes(buf, s, e, this.lineStart);
+      this.#put(out, buf, s, trimCr(buf, s, nl));
       return;
     }
     if (s !== this.#textFrom || s >= this.#textTo) {
